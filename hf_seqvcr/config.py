@@ -1,0 +1,116 @@
+"""`SeqVCRConfig`: the Trainer's arguments plus Seq-VCR, pause-token and exact-match evaluation settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+
+@dataclass
+class SeqVCRConfig(TrainingArguments):
+    """Training arguments for `SeqVCRTrainer`. Defaults follow the paper's multiplication setting (METHOD.md §1)."""
+
+    use_seqvcr: bool = field(
+        default=True,
+        metadata={"help": "Add the Seq-VCR regularizer to the LM loss. Off gives plain Trainer behaviour."},
+    )
+    seqvcr_lambda_var: float = field(
+        default=1.0,
+        metadata={"help": "λ1, weight of the variance hinge (std of each projected dim pushed up to 1). Paper: 1.0 "
+                  "for multiplication, 0.1 for the other tasks."},
+    )
+    seqvcr_lambda_cov: float = field(
+        default=0.004,
+        metadata={"help": "λ2, weight of the squared off-diagonal covariances. Paper: 0.004 for multiplication, "
+                  "0.5 for the other tasks."},
+    )
+    seqvcr_eps: float = field(
+        default=1e-4, metadata={"help": "η added to the variance inside the square root (VICReg's value)."}
+    )
+    seqvcr_proj_dim: int = field(
+        default=2048, metadata={"help": "Output dimension d of the projection f_proj (paper: 2048)."}
+    )
+    seqvcr_proj_type: str = field(
+        default="linear",
+        metadata={"help": "Projection head: 'linear' (one layer, the paper's 'projection layer') or 'mlp' "
+                  "(Linear-GELU-Linear, VICReg-style).", "choices": ["linear", "mlp"]},
+    )
+    seqvcr_layers: list[int] = field(
+        default_factory=lambda: [-1],
+        metadata={"help": "Hidden states to regularize: indices into `hidden_states` (0 = embeddings, -1 = last "
+                  "layer, the paper's choice). Several layers are averaged, each with its own head."},
+    )
+    seqvcr_covariance: str = field(
+        default="batch",
+        metadata={"help": "'batch': one covariance across the batch per position (paper default); "
+                  "'batch_positions': one covariance over all batch × position vectors.",
+                  "choices": ["batch", "batch_positions"]},
+    )
+    seqvcr_positions: str = field(
+        default="all",
+        metadata={"help": "Which token positions the regularizer sees: 'all' real tokens, or only 'answer' "
+                  "positions (labels != -100). In 'batch' mode a position counts only if every row has one there.",
+                  "choices": ["all", "answer"]},
+    )
+    seqvcr_gather: bool | None = field(
+        default=None,
+        metadata={"help": "Gather projected states across processes (differentiably) so the covariance is over "
+                  "the global batch. Default: on when there is more than one process."},
+    )
+    keep_projection_head: bool = field(
+        default=False,
+        metadata={"help": "Keep the projection head in the final saved/pushed weights. Checkpoints always keep "
+                  "it so that resuming restores it exactly."},
+    )
+    num_pause_tokens: int = field(
+        default=0, metadata={"help": "Pause tokens inserted between question and answer (paper: 2)."}
+    )
+    distinct_pause_embeddings: bool = field(
+        default=False,
+        metadata={"help": "Give every pause position its own token and embedding (<pause_0>, <pause_1>, …) instead "
+                  "of one shared <pause> (the paper's setting)."},
+    )
+    eval_exact_match: bool = field(
+        default=True,
+        metadata={"help": "At each evaluation, also generate answers greedily (batched, KV cache) and log "
+                  "exact match and per-digit accuracy."},
+    )
+    eval_max_new_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Generation budget for exact-match evaluation. Default: the longest reference answer."},
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Kept False: the pause collator reads the raw `question`/`answer` columns."},
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seqvcr_layers, int):
+            self.seqvcr_layers = [self.seqvcr_layers]
+        for name in ("seqvcr_lambda_var", "seqvcr_lambda_cov", "seqvcr_eps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}; pass a non-negative value.")
+        if self.seqvcr_proj_dim <= 0:
+            raise ValueError(f"`seqvcr_proj_dim` must be > 0, got {self.seqvcr_proj_dim} (the paper uses 2048).")
+        if self.seqvcr_proj_type not in ("linear", "mlp"):
+            raise ValueError(f"`seqvcr_proj_type` must be 'linear' or 'mlp', got {self.seqvcr_proj_type!r}.")
+        if self.seqvcr_covariance not in ("batch", "batch_positions"):
+            raise ValueError(
+                f"`seqvcr_covariance` must be 'batch' or 'batch_positions', got {self.seqvcr_covariance!r}."
+            )
+        if self.seqvcr_positions not in ("all", "answer"):
+            raise ValueError(f"`seqvcr_positions` must be 'all' or 'answer', got {self.seqvcr_positions!r}.")
+        if not self.seqvcr_layers:
+            raise ValueError("`seqvcr_layers` is empty; pass at least one index, e.g. -1 for the last layer.")
+        if self.num_pause_tokens < 0:
+            raise ValueError(f"`num_pause_tokens` must be >= 0, got {self.num_pause_tokens}.")
+        if self.eval_max_new_tokens is not None and self.eval_max_new_tokens <= 0:
+            raise ValueError(f"`eval_max_new_tokens` must be > 0, got {self.eval_max_new_tokens}.")
+        if self.use_seqvcr and self.seqvcr_covariance == "batch" and self.per_device_train_batch_size < 2:
+            raise ValueError(
+                f"Seq-VCR estimates a covariance across the batch, so `per_device_train_batch_size` must be >= 2 "
+                f"(got {self.per_device_train_batch_size}); raise it, set `seqvcr_covariance='batch_positions'`, "
+                "or turn the regularizer off with `use_seqvcr=False`."
+            )
+        super().__post_init__()

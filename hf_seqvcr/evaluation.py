@@ -1,0 +1,125 @@
+"""Exact match by batched greedy generation (left-padded prompts, pauses appended, KV cache)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel
+
+from .pause import ANSWER_MARKER, PauseDataCollator
+
+
+def normalize_answer(text: str) -> str:
+    """Whitespace is formatting, not content: "6 3 0 1" (Deng's digits) and "6301" are the same answer."""
+    return "".join(text.split())
+
+
+def extract_answer(generated: str, use_cot: bool) -> str:
+    """With a chain of thought the answer is what follows the last `####`."""
+    if use_cot:
+        generated = generated.rsplit(ANSWER_MARKER, 1)[-1] if ANSWER_MARKER in generated else ""
+    return normalize_answer(generated)
+
+
+@torch.no_grad()
+def generate_answers(
+    model: PreTrainedModel,
+    collator: PauseDataCollator,
+    questions: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = 32,
+    show_progress: bool = False,
+) -> list[str]:
+    """Greedy continuations of `question <eos> [pauses]`, decoded without special tokens."""
+    tokenizer = collator.tokenizer
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    answers: list[str] = []
+    starts = range(0, len(questions), batch_size)
+    for start in tqdm(starts, desc="generating", disable=not show_progress):
+        prompts = [collator.prompt_ids(q) for q in questions[start : start + batch_size]]
+        width = max(map(len, prompts))
+        input_ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, prompt in enumerate(prompts):
+            input_ids[i, width - len(prompt) :] = torch.tensor(prompt)
+            attention_mask[i, width - len(prompt) :] = 1
+        output = model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=attention_mask.to(device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        answers.extend(tokenizer.batch_decode(output[:, width:], skip_special_tokens=True))
+    model.train(was_training)
+    return answers
+
+
+def score_answers(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float | list[float]]:
+    """Exact match, and accuracy per answer position (the paper's Fig. 6) and over all positions."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references.")
+    if not references:
+        raise ValueError("No examples to score.")
+    exact = sum(p == r for p, r in zip(predictions, references))
+    width = max(map(len, references))
+    correct, total = [0] * width, [0] * width
+    for prediction, reference in zip(predictions, references):
+        for i, char in enumerate(reference):
+            total[i] += 1
+            correct[i] += i < len(prediction) and prediction[i] == char
+    return {
+        "exact_match": exact / len(references),
+        "digit_accuracy": sum(correct) / max(sum(total), 1),
+        "position_accuracy": [c / t for c, t in zip(correct, total)],
+    }
+
+
+def predict_answers(
+    model: PreTrainedModel,
+    collator: PauseDataCollator,
+    rows: Sequence[Mapping[str, str]],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int | None = None,
+    show_progress: bool = False,
+) -> list[str]:
+    """Normalised answers the model generates for `rows` (each with `question` and `answer`)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    collator.check_columns(list(rows[0].keys()), argument="rows")
+    if max_new_tokens is None:  # enough for the longest reference target and its eos
+        max_new_tokens = max(len(collator.target_ids(row)) for row in rows)
+    generated = generate_answers(
+        model,
+        collator,
+        [row["question"] for row in rows],
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        show_progress=show_progress,
+    )
+    return [extract_answer(text, collator.use_cot) for text in generated]
+
+
+def evaluate_exact_match(
+    model: PreTrainedModel,
+    collator: PauseDataCollator,
+    rows: Sequence[Mapping[str, str]],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int | None = None,
+    show_progress: bool = False,
+) -> dict[str, float | list[float]]:
+    """Standalone evaluation: exact match, digit accuracy and per-position accuracy on `rows`."""
+    predictions = predict_answers(
+        model, collator, rows, batch_size=batch_size, max_new_tokens=max_new_tokens, show_progress=show_progress
+    )
+    return score_answers(predictions, [normalize_answer(row["answer"]) for row in rows])

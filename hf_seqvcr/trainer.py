@@ -1,0 +1,181 @@
+"""`SeqVCRTrainer`: the Trainer with the Seq-VCR regularizer, pause-token batches and exact-match evaluation."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import torch
+from accelerate.utils import gather_object
+from torch import nn
+from transformers import Trainer
+
+from .config import SeqVCRConfig
+from .evaluation import normalize_answer, predict_answers, score_answers
+from .losses import SeqVCRLossOutput, seq_vcr_loss
+from .pause import IGNORE_INDEX, PauseDataCollator
+from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, get_projector
+
+
+class SeqVCRMixin:
+    """Adds Seq-VCR to any Trainer subclass: `class MyTrainer(SeqVCRMixin, SomeTrainer)`.
+
+    Overrides only what the method needs: `compute_loss` (regularizer on selected hidden states), `log` (its parts),
+    `evaluate` (exact match by generation), and saving (the projection head stays out of the published weights).
+    """
+
+    args: SeqVCRConfig
+
+    def __init__(self, model=None, args: SeqVCRConfig | None = None, data_collator=None, train_dataset=None,
+                 eval_dataset=None, processing_class=None, **kwargs):  # fmt: skip
+        if not isinstance(args, SeqVCRConfig):
+            raise TypeError(f"`args` must be a SeqVCRConfig, got {type(args).__name__}; build one with "
+                            "`SeqVCRConfig(output_dir=..., ...)`.")  # fmt: skip
+        if data_collator is None:
+            if processing_class is None:
+                raise ValueError("Pass the tokenizer as `processing_class` (the pause collator and exact-match "
+                                 "evaluation need it), or pass your own `data_collator`.")  # fmt: skip
+            data_collator = PauseDataCollator(processing_class, num_pause_tokens=args.num_pause_tokens)
+        if isinstance(data_collator, PauseDataCollator):
+            for name, dataset in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
+                for split in dataset.values() if isinstance(dataset, dict) else [dataset]:
+                    if getattr(split, "column_names", None) is not None:
+                        data_collator.check_columns(split.column_names, argument=name)
+        if args.use_seqvcr:
+            self._attach_projector(model, args)
+        super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
+        self._seqvcr_sums: dict[str, float] = defaultdict(float)
+        self._seqvcr_micro_batches = 0
+        self._seqvcr_logged_step = 0
+        self._saving_checkpoint = False
+
+    @staticmethod
+    def _attach_projector(model: nn.Module, args: SeqVCRConfig) -> None:
+        projector = get_projector(model)
+        if projector is None:
+            if hasattr(model, "peft_config"):
+                raise ValueError(
+                    "The model is already wrapped by peft but has no Seq-VCR projection head, so the head would "
+                    "not be saved. Call `hf_seqvcr.attach_projector(model, ...)` before `get_peft_model` and add "
+                    f"'{PROJECTOR_ATTRIBUTE}' to `LoraConfig(modules_to_save=...)`."
+                )
+            projector = attach_projector(model, args.seqvcr_layers, args.seqvcr_proj_dim, args.seqvcr_proj_type)
+        if not all(p.requires_grad for p in projector.parameters()):
+            raise ValueError(f"The Seq-VCR projection head is frozen; with peft, add '{PROJECTOR_ATTRIBUTE}' to "
+                             "`LoraConfig(modules_to_save=...)` so it trains.")  # fmt: skip
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not (self.args.use_seqvcr and model.training):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        projector = get_projector(self.accelerator.unwrap_model(model))
+        layers = list(projector.layers)
+        ce, outputs = super().compute_loss(
+            model, {**inputs, "output_hidden_states": layers}, True, num_items_in_batch
+        )
+        mask = inputs["labels"] != IGNORE_INDEX if self.args.seqvcr_positions == "answer" else inputs["attention_mask"]
+        parts = self._regularizer(outputs[PROJECTIONS_KEY], mask.bool())
+        # The Trainer divides the returned loss by the accumulation steps unless it is already normalised over the
+        # whole accumulated batch; the regularizer is a per-micro-batch mean, so it needs that division either way.
+        scaled_for_ga = self._loss_is_scaled_for_ga(num_items_in_batch)
+        steps = self.current_gradient_accumulation_steps
+        regularizer = parts.loss / steps if scaled_for_ga else parts.loss
+        self._record(ce.detach() / (1 if scaled_for_ga else steps), parts, steps)
+        loss = ce + regularizer
+        return (loss, outputs) if return_outputs else loss
+
+    def _regularizer(self, projections: Sequence[torch.Tensor], mask: torch.Tensor) -> SeqVCRLossOutput:
+        """Seq-VCR averaged over the regularized layers."""
+        per_layer = [
+            seq_vcr_loss(
+                z,
+                mask,
+                lambda_var=self.args.seqvcr_lambda_var,
+                lambda_cov=self.args.seqvcr_lambda_cov,
+                eps=self.args.seqvcr_eps,
+                covariance_mode=self.args.seqvcr_covariance,
+            )
+            for z in projections
+        ]
+        return SeqVCRLossOutput(
+            *(torch.stack([getattr(p, name) for p in per_layer]).mean() for name in ("loss", "variance", "covariance"))
+        )
+
+    def _loss_is_scaled_for_ga(self, num_items_in_batch) -> bool:
+        """The same decision `Trainer.training_step` takes before dividing the loss by the accumulation steps."""
+        if self.loss_is_scaled_for_ga is not None:
+            return self.loss_is_scaled_for_ga
+        return bool(self.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
+            self.compute_loss_func is not None
+        )
+
+    def _record(self, ce_contribution: torch.Tensor, parts: SeqVCRLossOutput, steps: int) -> None:
+        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr` equals the logged `loss`."""
+        self._seqvcr_sums["ce"] += ce_contribution.item()
+        self._seqvcr_sums["seqvcr"] += parts.loss.item() / steps
+        self._seqvcr_sums["seqvcr_var"] += parts.variance.item()
+        self._seqvcr_sums["seqvcr_cov"] += parts.covariance.item()
+        self._seqvcr_micro_batches += 1
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._seqvcr_micro_batches:  # a training log: add the regularizer's parts
+            steps = max(self.state.global_step - self._seqvcr_logged_step, 1)
+            sums = torch.tensor(
+                [self._seqvcr_sums[k] for k in ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov")], device=self.args.device
+            )
+            ce, seqvcr, var, cov = (self.accelerator.reduce(sums, "mean")).tolist()
+            logs.update(
+                ce=round(ce / steps, 6),
+                seqvcr=round(seqvcr / steps, 6),
+                seqvcr_var=round(var / self._seqvcr_micro_batches, 6),
+                seqvcr_cov=round(cov / self._seqvcr_micro_batches, 6),
+            )
+            self._seqvcr_sums.clear()
+            self._seqvcr_micro_batches = 0
+            self._seqvcr_logged_step = self.state.global_step
+        super().log(logs, start_time)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if self.args.eval_exact_match and dataset is not None and not isinstance(dataset, dict):
+            scores = self.exact_match(dataset)
+            scalars = {f"{metric_key_prefix}_{k}": v for k, v in scores.items() if not isinstance(v, list)}
+            self.log(scalars)
+            metrics.update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()})
+        return metrics
+
+    def exact_match(self, dataset) -> dict[str, float | list[float]]:
+        """Batched greedy generation, each process on its own shard of `dataset`, scored on all of it."""
+        collator = self.data_collator
+        if not isinstance(collator, PauseDataCollator):
+            raise ValueError("Exact-match evaluation needs the PauseDataCollator (it builds the prompts); "
+                             "set `eval_exact_match=False` with a custom collator.")  # fmt: skip
+        shard = dataset.shard(self.accelerator.num_processes, self.accelerator.process_index, contiguous=True)
+        predictions = predict_answers(
+            self.accelerator.unwrap_model(self.model),
+            collator,
+            shard,
+            batch_size=self.args.per_device_eval_batch_size,
+            max_new_tokens=self.args.eval_max_new_tokens,
+        )
+        pairs = gather_object(list(zip(predictions, (normalize_answer(row["answer"]) for row in shard))))
+        return score_answers([p for p, _ in pairs], [r for _, r in pairs])
+
+    def _save_checkpoint(self, model, trial) -> None:
+        self._saving_checkpoint = True
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._saving_checkpoint = False
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Checkpoints keep the projection head (resume restores it); published weights drop it unless asked."""
+        if get_projector(self.model) is not None and not (self.args.keep_projection_head or self._saving_checkpoint):
+            state_dict = self.model.state_dict() if state_dict is None else state_dict
+            state_dict = {k: v for k, v in state_dict.items() if PROJECTOR_ATTRIBUTE not in k.split(".")}
+        super()._save(output_dir, state_dict)
+
+
+class SeqVCRTrainer(SeqVCRMixin, Trainer):
+    """`Trainer` + Seq-VCR + pause tokens. Takes a `SeqVCRConfig` and the tokenizer as `processing_class`."""

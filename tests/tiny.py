@@ -1,0 +1,59 @@
+"""Tiny models and data built in-process: tests never download anything."""
+
+from __future__ import annotations
+
+import random
+
+from datasets import Dataset
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+
+def tiny_llama(tokenizer: PreTrainedTokenizerBase, *, hidden: int = 64, layers: int = 2, seed: int = 0):
+    import torch
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    return LlamaForCausalLM(config)
+
+
+def tiny_gpt2(tokenizer: PreTrainedTokenizerBase, *, hidden: int = 32, layers: int = 2, seed: int = 0):
+    import torch
+
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=2, n_positions=128,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    return GPT2LMHeadModel(config)
+
+
+def digits_lsd_first(n: int, width: int) -> str:
+    """Deng et al.'s convention: least-significant digit first, space separated."""
+    return " ".join(str(n).zfill(width)[::-1])
+
+
+def addition_rows(pairs: list[tuple[int, int]], digits: int) -> list[dict[str, str]]:
+    return [
+        {
+            "question": f"{digits_lsd_first(a, digits)} + {digits_lsd_first(b, digits)}",
+            "cot": "",
+            "answer": digits_lsd_first(a + b, digits + 1),
+        }
+        for a, b in pairs
+    ]
+
+
+def addition_splits(digits: int = 2, train: int = 2000, test: int = 200, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Disjoint train/test operand pairs of `digits`-digit addition."""
+    top = 10**digits
+    pairs = [(a, b) for a in range(top) for b in range(top)]
+    random.Random(seed).shuffle(pairs)
+    return (
+        Dataset.from_list(addition_rows(pairs[:train], digits)),
+        Dataset.from_list(addition_rows(pairs[train : train + test], digits)),
+    )
