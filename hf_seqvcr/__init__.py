@@ -1,29 +1,50 @@
-"""Seq-VCR and pause tokens for the Hugging Face Trainer."""
+"""Seq-VCR and pause tokens for the Hugging Face Trainer.
 
-from .config import SeqVCRConfig
-from .evaluation import evaluate_exact_match, predict_answers
-from .losses import SeqVCRLossOutput, seq_vcr_loss
-from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
-from .projection import SeqVCRProjector, attach_projector, get_projector
-from .tokenizer import build_digit_tokenizer
-from .trainer import SeqVCRMixin, SeqVCRTrainer
+Names are imported on first use, so `import hf_seqvcr.losses` (e.g. in a torchrun worker) stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PauseDataCollator",
-    "SeqVCRConfig",
-    "SeqVCRLossOutput",
-    "SeqVCRMixin",
-    "SeqVCRProjector",
-    "SeqVCRTrainer",
-    "add_pause_tokens",
-    "attach_projector",
-    "build_digit_tokenizer",
-    "evaluate_exact_match",
-    "get_projector",
-    "pause_token_ids",
-    "predict_answers",
-    "restore_pause_settings",
-    "seq_vcr_loss",
-]
+_EXPORTS = {
+    "SeqVCRConfig": "config",
+    "evaluate_exact_match": "evaluation",
+    "predict_answers": "evaluation",
+    "SeqVCRLossOutput": "losses",
+    "seq_vcr_loss": "losses",
+    "PauseDataCollator": "pause",
+    "add_pause_tokens": "pause",
+    "pause_token_ids": "pause",
+    "restore_pause_settings": "pause",
+    "SeqVCRProjector": "projection",
+    "attach_projector": "projection",
+    "get_projector": "projection",
+    "build_digit_tokenizer": "tokenizer",
+    "SeqVCRMixin": "trainer",
+    "SeqVCRTrainer": "trainer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hf_seqvcr' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from .config import SeqVCRConfig
+    from .evaluation import evaluate_exact_match, predict_answers
+    from .losses import SeqVCRLossOutput, seq_vcr_loss
+    from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
+    from .projection import SeqVCRProjector, attach_projector, get_projector
+    from .tokenizer import build_digit_tokenizer
+    from .trainer import SeqVCRMixin, SeqVCRTrainer

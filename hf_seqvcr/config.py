@@ -107,10 +107,13 @@ class SeqVCRConfig(TrainingArguments):
             raise ValueError(f"`num_pause_tokens` must be >= 0, got {self.num_pause_tokens}.")
         if self.eval_max_new_tokens is not None and self.eval_max_new_tokens <= 0:
             raise ValueError(f"`eval_max_new_tokens` must be > 0, got {self.eval_max_new_tokens}.")
-        if self.use_seqvcr and self.seqvcr_covariance == "batch" and self.per_device_train_batch_size < 2:
+        super().__post_init__()
+        gathered = self.seqvcr_gather if self.seqvcr_gather is not None else self.world_size > 1
+        vcr_batch = self.per_device_train_batch_size * (self.world_size if gathered else 1)
+        if self.use_seqvcr and self.seqvcr_covariance == "batch" and vcr_batch < 2:
             raise ValueError(
                 f"Seq-VCR estimates a covariance across the batch, so `per_device_train_batch_size` must be >= 2 "
-                f"(got {self.per_device_train_batch_size}); raise it, set `seqvcr_covariance='batch_positions'`, "
-                "or turn the regularizer off with `use_seqvcr=False`."
+                f"(got {self.per_device_train_batch_size}, {self.world_size} process(es)); raise it, gather across "
+                "processes (`seqvcr_gather`), set `seqvcr_covariance='batch_positions'`, or turn the regularizer "
+                "off with `use_seqvcr=False`."
             )
-        super().__post_init__()

@@ -35,7 +35,7 @@ def seq_vcr_loss(
     `covariance_mode="batch"` computes one covariance across the batch at every position and averages over the
     positions (the paper's default); `"batch_positions"` pools all valid token vectors into one covariance.
     `mask` (batch, positions) marks real tokens: in batch mode a position counts only when every row has a real
-    token there, so no statistic mixes padding in. Statistics run in fp32 whatever the model dtype.
+    token there, so no statistic mixes padding in. Statistics run in fp32 (or wider) whatever the model dtype.
     `method` picks how the squared off-diagonal sum is formed: through the n×n Gram matrix of the centred
     samples (cheap when n < d) or the literal d×d covariance; `"auto"` takes the cheaper one. Same value.
     """
@@ -45,7 +45,7 @@ def seq_vcr_loss(
         raise ValueError(f"`mask` must have shape {tuple(z.shape[:2])} (batch, positions), got {tuple(mask.shape)}.")
     if method not in ("auto", "gram", "covariance"):
         raise ValueError(f"`method` must be 'auto', 'gram' or 'covariance', got {method!r}.")
-    z = z.float()
+    z = z.to(torch.promote_types(z.dtype, torch.float32))
     if covariance_mode == "batch":
         if z.shape[0] < 2:
             raise ValueError(

@@ -12,6 +12,7 @@ from transformers import Trainer
 
 from .config import SeqVCRConfig
 from .evaluation import normalize_answer, predict_answers, score_answers
+from .distributed import global_seq_vcr_loss
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .pause import IGNORE_INDEX, PauseDataCollator
 from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, get_projector
@@ -85,9 +86,13 @@ class SeqVCRMixin:
         return (loss, outputs) if return_outputs else loss
 
     def _regularizer(self, projections: Sequence[torch.Tensor], mask: torch.Tensor) -> SeqVCRLossOutput:
-        """Seq-VCR averaged over the regularized layers."""
+        """Seq-VCR averaged over the regularized layers, over the global batch when gathering is on."""
+        gather = self.args.seqvcr_gather
+        if gather is None:
+            gather = self.accelerator.num_processes > 1
+        loss_fn = global_seq_vcr_loss if gather else seq_vcr_loss
         per_layer = [
-            seq_vcr_loss(
+            loss_fn(
                 z,
                 mask,
                 lambda_var=self.args.seqvcr_lambda_var,
@@ -125,10 +130,10 @@ class SeqVCRMixin:
             )
             ce, seqvcr, var, cov = (self.accelerator.reduce(sums, "mean")).tolist()
             logs.update(
-                ce=round(ce / steps, 6),
-                seqvcr=round(seqvcr / steps, 6),
-                seqvcr_var=round(var / self._seqvcr_micro_batches, 6),
-                seqvcr_cov=round(cov / self._seqvcr_micro_batches, 6),
+                ce=ce / steps,
+                seqvcr=seqvcr / steps,
+                seqvcr_var=var / self._seqvcr_micro_batches,
+                seqvcr_cov=cov / self._seqvcr_micro_batches,
             )
             self._seqvcr_sums.clear()
             self._seqvcr_micro_batches = 0

@@ -1,0 +1,199 @@
+"""SeqVCRTrainer: gradient-accumulation scaling, logged parts, the projection head's life cycle, bad input."""
+
+import pytest
+import torch
+from datasets import Dataset
+from safetensors.torch import load_file
+from tiny import addition_splits, tiny_gpt2
+from transformers import Trainer
+
+from hf_seqvcr import (
+    PauseDataCollator,
+    SeqVCRConfig,
+    SeqVCRMixin,
+    SeqVCRTrainer,
+    add_pause_tokens,
+    build_digit_tokenizer,
+    get_projector,
+    seq_vcr_loss,
+)
+from hf_seqvcr.projection import PROJECTIONS_KEY
+
+
+@pytest.fixture
+def tokenizer():
+    return build_digit_tokenizer()
+
+
+@pytest.fixture
+def rows():
+    train, _ = addition_splits(digits=2, train=8, test=0)
+    return train
+
+
+def config(tmp_path, **overrides) -> SeqVCRConfig:
+    defaults = dict(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, learning_rate=0.1, optim="sgd",
+        max_steps=1, lr_scheduler_type="constant", report_to=[], save_strategy="no", logging_steps=1,
+        use_cpu=True, train_sampling_strategy="sequential", seqvcr_proj_dim=16, disable_tqdm=True,
+        eval_exact_match=False,
+    )  # fmt: skip
+    return SeqVCRConfig(**{**defaults, **overrides})
+
+
+def params_after_one_step(tmp_path, tokenizer, rows, **overrides) -> dict[str, torch.Tensor]:
+    model = tiny_gpt2(tokenizer)
+    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, **overrides), train_dataset=rows,
+                            processing_class=tokenizer)  # fmt: skip
+    trainer.train()
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def assert_same_params(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_regularizer_off_accumulation_matches_a_full_batch(tmp_path, tokenizer, rows):
+    rows = rows.select(range(4))
+    full = params_after_one_step(tmp_path, tokenizer, rows, use_seqvcr=False, per_device_train_batch_size=4)
+    accumulated = params_after_one_step(
+        tmp_path, tokenizer, rows, use_seqvcr=False, per_device_train_batch_size=2, gradient_accumulation_steps=2
+    )
+    assert_same_params(full, accumulated)
+    assert not torch.equal(full["transformer.wte.weight"], tiny_gpt2(tokenizer).transformer.wte.weight)
+
+
+def test_regularizer_is_averaged_over_accumulated_micro_batches(tmp_path, tokenizer, rows):
+    """Two identical micro-batches accumulated must update exactly like one of them alone."""
+    pair = rows.select(range(2))
+    twice = Dataset.from_list(list(pair) * 2)
+    once = params_after_one_step(tmp_path, tokenizer, pair, per_device_train_batch_size=2)
+    accumulated = params_after_one_step(
+        tmp_path, tokenizer, twice, per_device_train_batch_size=2, gradient_accumulation_steps=2
+    )
+    assert_same_params(once, accumulated)
+    off = params_after_one_step(tmp_path, tokenizer, pair, per_device_train_batch_size=2, use_seqvcr=False)
+    assert not torch.allclose(once["transformer.h.1.mlp.c_fc.weight"], off["transformer.h.1.mlp.c_fc.weight"])
+
+
+def test_logged_parts_equal_seq_vcr_loss_on_the_same_batch(tmp_path, tokenizer, rows):
+    model = tiny_gpt2(tokenizer)
+    args = config(tmp_path, seqvcr_lambda_var=0.7, seqvcr_lambda_cov=0.3, seqvcr_layers=[1, -1])
+    trainer = SeqVCRTrainer(model=model, args=args, train_dataset=rows.select(range(4)), processing_class=tokenizer)
+    batch = trainer.data_collator(list(rows.select(range(4))))
+    model.train()
+    with torch.no_grad():
+        outputs = model(**batch, output_hidden_states=[1, 2])
+    expected = [seq_vcr_loss(z, batch["attention_mask"], lambda_var=0.7, lambda_cov=0.3)
+                for z in outputs[PROJECTIONS_KEY]]  # fmt: skip
+    trainer.train()
+    logged = trainer.state.log_history[0]
+    mean = lambda name: torch.stack([getattr(e, name) for e in expected]).mean().item()  # noqa: E731
+    assert logged["seqvcr_var"] == pytest.approx(mean("variance"), rel=1e-5)
+    assert logged["seqvcr_cov"] == pytest.approx(mean("covariance"), rel=1e-5)
+    assert logged["seqvcr"] == pytest.approx(mean("loss"), rel=1e-5)
+    assert logged["ce"] == pytest.approx(outputs.loss.item(), rel=1e-5)
+    assert logged["loss"] == pytest.approx(logged["ce"] + logged["seqvcr"], rel=1e-4)
+
+
+def test_projection_head_in_checkpoints_not_in_final_weights_and_resume_restores_it(tmp_path, tokenizer, rows):
+    args = dict(max_steps=2, save_strategy="steps", save_steps=1, per_device_train_batch_size=2)
+    model = tiny_gpt2(tokenizer)
+    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, **args), train_dataset=rows, processing_class=tokenizer)
+    trainer.train()
+    trained_head = {k: v.clone() for k, v in get_projector(model).state_dict().items()}
+    checkpoint = tmp_path / "out" / "checkpoint-1"
+    assert any(k.startswith("seqvcr_projector.") for k in load_file(checkpoint / "model.safetensors"))
+    trainer.save_model(str(tmp_path / "final"))
+    assert not any(k.startswith("seqvcr_projector.") for k in load_file(tmp_path / "final" / "model.safetensors"))
+
+    resumed_model = tiny_gpt2(tokenizer, seed=1)
+    resumed = SeqVCRTrainer(model=resumed_model, args=config(tmp_path, **args), train_dataset=rows,
+                            processing_class=tokenizer)  # fmt: skip
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    for key, value in get_projector(resumed_model).state_dict().items():
+        torch.testing.assert_close(value, trained_head[key], rtol=1e-6, atol=1e-7, msg=key)
+
+    kept = SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path, keep_projection_head=True),
+                         train_dataset=rows, processing_class=tokenizer)  # fmt: skip
+    kept.save_model(str(tmp_path / "kept"))
+    assert any(k.startswith("seqvcr_projector.") for k in load_file(tmp_path / "kept" / "model.safetensors"))
+
+
+def test_no_projection_head_when_regularizer_off(tmp_path, tokenizer, rows):
+    model = tiny_gpt2(tokenizer)
+    SeqVCRTrainer(model=model, args=config(tmp_path, use_seqvcr=False), train_dataset=rows, processing_class=tokenizer)
+    assert get_projector(model) is None
+
+
+def test_mixin_composes_with_another_trainer_subclass(tmp_path, tokenizer, rows):
+    class CountingTrainer(Trainer):
+        steps = 0
+
+        def training_step(self, *args, **kwargs):
+            CountingTrainer.steps += 1
+            return super().training_step(*args, **kwargs)
+
+    class Composed(SeqVCRMixin, CountingTrainer):
+        pass
+
+    trainer = Composed(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows, processing_class=tokenizer)
+    trainer.train()
+    assert CountingTrainer.steps == 1 and "seqvcr_var" in trainer.state.log_history[0]
+
+
+def test_exact_match_evaluation_inside_the_trainer(tmp_path, tokenizer, rows):
+    tokenizer, model = add_pause_tokens(tokenizer, tiny_gpt2(tokenizer), num=2)
+    args = config(tmp_path, num_pause_tokens=2, eval_exact_match=True, per_device_eval_batch_size=3)
+    trainer = SeqVCRTrainer(model=model, args=args, train_dataset=rows, eval_dataset=rows, processing_class=tokenizer)
+    metrics = trainer.evaluate()
+    assert 0.0 <= metrics["eval_exact_match"] <= 1.0
+    assert len(metrics["eval_position_accuracy"]) == 3  # answers have 3 digits
+    assert "eval_exact_match" in trainer.state.log_history[-1]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(seqvcr_lambda_var=-1.0), "seqvcr_lambda_var"),
+        (dict(seqvcr_lambda_cov=-0.1), "seqvcr_lambda_cov"),
+        (dict(seqvcr_eps=-1e-4), "seqvcr_eps"),
+        (dict(seqvcr_proj_dim=0), "seqvcr_proj_dim"),
+        (dict(per_device_train_batch_size=1), "per_device_train_batch_size"),
+        (dict(num_pause_tokens=-1), "num_pause_tokens"),
+        (dict(seqvcr_covariance="tokens"), "seqvcr_covariance"),
+        (dict(seqvcr_layers=[]), "seqvcr_layers"),
+    ],
+)
+def test_bad_config_values_are_rejected_with_the_field_name(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config(tmp_path, **overrides)
+
+
+def test_batch_of_one_allowed_when_covariance_pools_positions(tmp_path):
+    assert config(tmp_path, per_device_train_batch_size=1, seqvcr_covariance="batch_positions")
+
+
+def test_layer_out_of_range_is_rejected_before_training(tmp_path, tokenizer, rows):
+    with pytest.raises(ValueError, match="seqvcr_layers.*out of range.*3 hidden states"):
+        SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path, seqvcr_layers=[5]), train_dataset=rows,
+                      processing_class=tokenizer)  # fmt: skip
+
+
+def test_tokenizer_without_pad_token_is_rejected(tmp_path, tokenizer, rows):
+    tokenizer.pad_token = None
+    with pytest.raises(ValueError, match="pad token.*tokenizer.pad_token = tokenizer.eos_token"):
+        SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows, processing_class=tokenizer)
+
+
+def test_rows_without_expected_fields_are_rejected(tmp_path, tokenizer):
+    bad = Dataset.from_list([{"prompt": "1 + 2", "completion": "3"}] * 4)
+    with pytest.raises(ValueError, match="train_dataset.*question.*answer"):
+        SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=bad, processing_class=tokenizer)
+
+
+def test_missing_pause_tokens_are_reported(tmp_path, tokenizer, rows):
+    with pytest.raises(ValueError, match="add_pause_tokens"):
+        PauseDataCollator(tokenizer, num_pause_tokens=2)
