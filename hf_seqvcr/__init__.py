@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "EntropyCallback": "callbacks",
     "SeqVCRConfig": "config",
+    "layerwise_entropy": "entropy",
+    "matrix_entropy": "entropy",
     "evaluate_exact_match": "evaluation",
     "predict_answers": "evaluation",
     "SeqVCRLossOutput": "losses",
@@ -41,7 +44,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .callbacks import EntropyCallback
     from .config import SeqVCRConfig
+    from .entropy import layerwise_entropy, matrix_entropy
     from .evaluation import evaluate_exact_match, predict_answers
     from .losses import SeqVCRLossOutput, seq_vcr_loss
     from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
