@@ -1,3 +1,4 @@
+from hub_server import hub  # noqa: F401 -- first import: points HF_ENDPOINT at a loopback Hub before any HF client loads
 import os
 from pathlib import Path
 

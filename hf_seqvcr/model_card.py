@@ -1,0 +1,146 @@
+"""The model card of a checkpoint trained with hf-seqvcr, rendered from plain values.
+
+A pure function so the trainer's `create_model_card` and tests can call it alike. The card must let
+someone reproduce the run and use the model with plain transformers: every Seq-VCR hyperparameter,
+the exact pause tokens to append after the prompt, the dataset revision and the final metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal, get_args
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+Method = Literal["vanilla", "cot", "pause", "seqvcr", "seqvcr_pause"]
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "vanilla": "plain fine-tuning from question to answer, without chain of thought",
+    "cot": "fine-tuning on the question followed by its chain of thought and the answer",
+    "pause": "fine-tuning with pause tokens between question and answer",
+    "seqvcr": "fine-tuning with the Seq-VCR regularizer (arXiv 2411.02344) added to the cross-entropy",
+    "seqvcr_pause": "fine-tuning with the Seq-VCR regularizer and pause tokens between question and answer",
+}
+LIBRARY_TAGS = ["seq-vcr", "pause-tokens"]
+
+
+def render_model_card(
+    *,
+    method: Method,
+    seqvcr_hparams: Mapping[str, object],
+    pause_tokens: Sequence[str],
+    dataset_id: str,
+    dataset_revision: str | None,
+    eval_metrics: Mapping[str, float],
+    base_model: str | None,
+    model_id: str,
+    dataset_config: str | None = None,
+    license: str | None = None,
+) -> ModelCard:
+    """Card for `model_id`; `pause_tokens` are the tokens appended after each question, in order.
+
+    `seqvcr_hparams` holds every Seq-VCR setting (only rendered for the seqvcr methods, where it must
+    not be empty); `base_model` is the Hub id fine-tuned, or None for a model trained from scratch.
+    """
+    if method not in METHOD_DESCRIPTIONS:
+        raise ValueError(f"method={method!r} is not one of {list(get_args(Method))}.")
+    uses_pauses, uses_seqvcr = method in ("pause", "seqvcr_pause"), method.startswith("seqvcr")
+    if uses_pauses != bool(pause_tokens):
+        raise ValueError(
+            f"pause_tokens={list(pause_tokens)!r} does not fit method={method!r}: "
+            "give the pause tokens for 'pause' and 'seqvcr_pause', and none for the other methods."
+        )
+    if uses_seqvcr and not seqvcr_hparams:
+        raise ValueError(f"method={method!r} needs seqvcr_hparams, the Seq-VCR settings used in training.")
+
+    data = ModelCardData(
+        model_name=model_id,
+        base_model=base_model,
+        datasets=[dataset_id],
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        license=license,
+        tags=[*LIBRARY_TAGS, method],
+        eval_results=[
+            EvalResult(
+                task_type="text-generation",
+                dataset_type=dataset_id,
+                dataset_name=dataset_id,
+                dataset_config=dataset_config,
+                dataset_revision=dataset_revision,
+                metric_type=name,
+                metric_value=value,
+            )
+            for name, value in eval_metrics.items()
+        ]
+        or None,
+    )
+    sections = [
+        _summary(model_id, method, base_model, dataset_id, dataset_config, dataset_revision),
+        _seqvcr_section(seqvcr_hparams) if uses_seqvcr else "",
+        _pause_section(pause_tokens) if uses_pauses else "",
+        _table("Evaluation", "Final evaluation metrics.", "metric", {k: f"{v:.6g}" for k, v in eval_metrics.items()})
+        if eval_metrics
+        else "",
+        _usage_section(model_id, pause_tokens),
+    ]
+    body = "\n".join(s for s in sections if s)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def _summary(model_id: str, method: str, base_model: str | None, dataset_id: str, config: str | None,
+             revision: str | None) -> str:
+    start = f"[{base_model}](/{base_model})" if base_model else "A model trained from scratch"
+    dataset = f"[{dataset_id}](/datasets/{dataset_id})"
+    dataset += f", config `{config}`" if config else ""
+    dataset += f", revision `{revision}`" if revision else ""
+    return (
+        f"# {model_id}\n\n{start} trained with hf-seqvcr by "
+        f"{METHOD_DESCRIPTIONS[method]} (method `{method}`).\n\nTraining data: {dataset}.\n"
+    )
+
+
+def _table(title: str, intro: str, key: str, rows: Mapping[str, str]) -> str:
+    lines = [f"## {title}\n", intro, "", f"| {key} | value |", "|---|---|"]
+    lines += [f"| `{name}` | {value} |" for name, value in rows.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _seqvcr_section(hparams: Mapping[str, object]) -> str:
+    intro = ("The Seq-VCR loss (variance and covariance terms on a projection of one layer's hidden states) "
+             "was added to the cross-entropy during training only; the projection is not part of this model.")
+    return _table("Seq-VCR hyperparameters", intro, "setting", {k: f"`{v!r}`" for k, v in hparams.items()})
+
+
+def _pause_section(pause_tokens: Sequence[str]) -> str:
+    tokens = " ".join(f"`{t}`" for t in pause_tokens)
+    return (
+        "## Pause tokens\n\n"
+        f"{len(pause_tokens)} tokens were inserted between each question and its answer: {tokens}. "
+        "At inference append the same tokens, in this order, to the end of the prompt (as token ids, "
+        "see below); the model writes the answer after the last one.\n"
+    )
+
+
+def _usage_section(model_id: str, pause_tokens: Sequence[str]) -> str:
+    """A snippet that needs only transformers, so the card stays useful without hf-seqvcr."""
+    pause_lines = (
+        f"pause_tokens = {list(pause_tokens)!r}\n"
+        "pause_ids = torch.tensor([tokenizer.convert_tokens_to_ids(pause_tokens)])\n"
+        "input_ids = torch.cat([input_ids, pause_ids], dim=1)  # the pauses go right after the question\n"
+        if pause_tokens
+        else ""
+    )
+    return (
+        "## How to use (plain transformers)\n\n"
+        "```python\n"
+        "import torch\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f'tokenizer = AutoTokenizer.from_pretrained("{model_id}")\n'
+        f'model = AutoModelForCausalLM.from_pretrained("{model_id}")\n\n'
+        'question = "..."  # formatted as in the training data\n'
+        'input_ids = tokenizer(question, return_tensors="pt").input_ids\n'
+        f"{pause_lines}"
+        "output = model.generate(input_ids, max_new_tokens=64)\n"
+        "print(tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True))\n"
+        "```\n"
+    )
