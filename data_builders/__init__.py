@@ -1,0 +1,13 @@
+"""Task datasets for hf-seqvcr (k×k multiplication, arithmetic expressions, LIS, GSM8K) in one row schema.
+
+Each task module (``multiplication``, ``arithmetic``, ``lis``, ``gsm8k``) has a pure ``build(..., seed)``
+returning a ``DatasetDict`` and a CLI (``python -m data_builders.<task> --help``) that writes a directory laid
+out like a Hub dataset repo; ``load_task_dataset`` reads such a directory or a Hub dataset id back.
+"""
+
+from .card import dataset_card
+from .dataset_dir import write_dataset_dir
+from .loading import load_task_dataset
+from .schema import COLUMNS, FEATURES, SPLITS, to_line
+
+__all__ = ["COLUMNS", "FEATURES", "SPLITS", "dataset_card", "load_task_dataset", "to_line", "write_dataset_dir"]

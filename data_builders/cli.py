@@ -1,0 +1,123 @@
+"""The command-line flow every builder shares: flags, checks before work, build, write locally, optionally push."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from datasets import DatasetDict
+
+from .card import dataset_card
+from .dataset_dir import check_output_dir, write_dataset_dir
+from .schema import SplitSizes
+
+
+def add_split_arguments(parser: argparse.ArgumentParser, defaults: SplitSizes, *, fixed_by: str | None = None) -> None:
+    """Split-size flags of generated tasks; with ``fixed_by`` (an option naming files that supply the validation
+    and test rows) those two default to None so the builder can tell "not given" from "given"."""
+    parser.add_argument(
+        "--train-size", type=int, default=defaults.train, help=f"training rows (default {defaults.train:,})"
+    )
+    for split in ("validation", "test"):
+        default = getattr(defaults, split)
+        note = f"; with {fixed_by}, the size of its {split} file" if fixed_by else ""
+        parser.add_argument(
+            f"--{split}-size",
+            type=int,
+            default=None if fixed_by else default,
+            help=f"{split} rows (default {default:,}{note})",
+        )
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name: str) -> None:
+    """Seed, output and Hub flags, identical for every builder."""
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed; the same seed and sizes give byte-identical files"
+    )
+    parser.add_argument("--output-dir", type=Path, required=True, help="local directory to write (Hub repo layout)")
+    parser.add_argument(
+        "--config-name", default=None, help=f"dataset config (a folder of --output-dir); default {default_config_name}"
+    )
+    hub = parser.add_argument_group("Hugging Face Hub")
+    hub.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the dataset to this Hub dataset repo")
+    hub.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    hub.add_argument("--revision", metavar="BRANCH", help="push to this branch instead of main")
+
+
+def split_sizes(args: argparse.Namespace) -> SplitSizes:
+    return SplitSizes(train=args.train_size, validation=args.validation_size, test=args.test_size)
+
+
+def rebuild_command(module: str, options: Mapping[str, object]) -> str:
+    """The shell command that rebuilds a config, every option spelled out so later default changes do not matter."""
+    words = ["python", "-m", module]
+    for name, value in options.items():
+        if value is not None:
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(words)
+
+
+def run_builder(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    *,
+    module: str,
+    config_name: str,
+    options: Mapping[str, object],
+    check: Callable[[], object],
+    build: Callable[[], DatasetDict],
+    card_fields: Mapping[str, object],
+) -> int:
+    """Check everything cheap first (repo id, options, output dir), then build, write, and push if asked.
+
+    ``options`` are the builder's own flags (they go into the card's rebuild command), ``check`` raises
+    ValueError for a bad option, and ``card_fields`` are the task-specific arguments of ``dataset_card``.
+    """
+    hub = None
+    if (args.private or args.revision) and not args.push_to_hub:
+        parser.error("--private and --revision only apply to an upload; add --push-to-hub REPO_ID or drop them")
+    try:
+        if args.push_to_hub:
+            try:
+                from hf_seqvcr import hub  # lazy: only the push needs it
+            except ImportError as error:
+                parser.error(f"--push-to-hub needs hf_seqvcr.hub, which does not import ({error}); drop --push-to-hub")
+            hub.validate_repo_id(args.push_to_hub)
+        check()
+        check_output_dir(args.output_dir, config_name)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    dataset = build()
+    command = rebuild_command(
+        module, {**options, "seed": args.seed, "config_name": config_name, "output_dir": args.output_dir}
+    )
+    card_text = dataset_card(
+        **card_fields,
+        config_name=config_name,
+        example=dataset["train"][0],
+        seed=args.seed,
+        split_sizes={split: len(rows) for split, rows in dataset.items()},
+        command=command,
+    )
+    output_dir = write_dataset_dir(dataset, args.output_dir, config_name=config_name, card=card_text)
+    sizes = ", ".join(f"{split} {len(rows):,}" for split, rows in dataset.items())
+    print(f"wrote config {config_name!r} ({sizes}) to {output_dir}")
+    if hub is not None:
+        try:
+            hub.push_dataset(
+                dataset,
+                args.push_to_hub,
+                config_name=config_name,
+                card=card_text,
+                private=args.private,
+                revision=args.revision,
+                local_path=output_dir,
+            )
+        except hub.HubPublishError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"pushed config {config_name!r} to the Hub dataset {args.push_to_hub}")
+    return 0
