@@ -1,0 +1,12 @@
+"""Train and score one method on longest increasing subsequence (Feng et al.).
+
+`accelerate launch recipes/lis.py` runs recipes/lis/demo.yaml (offline, CPU, minutes);
+`--config recipes/lis/<name>.yaml` picks another setting and any flag overrides it. `--help` lists all.
+"""
+
+from pathlib import Path
+
+from hf_seqvcr.recipe import main
+
+if __name__ == "__main__":
+    main(default_config=Path(__file__).parent / "lis" / "demo.yaml")
