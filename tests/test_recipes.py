@@ -1,0 +1,107 @@
+"""Recipes: YAML + flags parsing, the five methods, bad input before work, and one run under `accelerate launch`."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
+from hf_seqvcr.methods import METHODS, apply_method
+from hf_seqvcr.model_config import ModelArguments
+from hf_seqvcr.parser import SeqVCRParser
+from hf_seqvcr.recipe import ScriptArguments, main, parse
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "recipes" / "multiplication" / "demo.yaml"
+TINY_RUN = [
+    "--build_dataset", "multiplication --digits 1 --train-size 60 --validation-size 10 --test-size 10",
+    "--max_train_samples", "16", "--max_steps", "2", "--per_device_train_batch_size", "8",
+    "--seqvcr_proj_dim", "16", "--logging_steps", "1",
+]  # fmt: skip
+
+
+def test_yaml_sets_defaults_and_flags_override_them(tmp_path):
+    script, model, training = parse(DEMO, ["--learning_rate", "0.5", "--output_dir", str(tmp_path)])
+    assert training.learning_rate == 0.5
+    assert training.seqvcr_lambda_cov == 0.004 and script.method == "seqvcr_pause" and model.model_config == "tiny"
+
+
+def test_unknown_yaml_keys_are_an_error(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("model_config: tiny\nbuild_dataset: lis\nlearning_rte: 0.1\n")
+    with pytest.raises(SystemExit):
+        SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig)).parse_args_and_config(["--config", str(config)])
+    assert "unknown keys ['learning_rte']" in capsys.readouterr().err
+
+
+def test_missing_config_file_is_an_error(capsys):
+    with pytest.raises(SystemExit):
+        parse(DEMO, ["--config", "recipes/nope.yaml"])
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "method, use_seqvcr, pauses, use_cot",
+    [("vanilla", False, 0, False), ("cot", False, 0, True), ("pause", False, 2, False),
+     ("seqvcr", True, 0, False), ("seqvcr_pause", True, 2, False)],
+)  # fmt: skip
+def test_methods_are_the_papers_five_configurations(tmp_path, method, use_seqvcr, pauses, use_cot):
+    args, cot = apply_method(SeqVCRConfig(output_dir=str(tmp_path), report_to=[]), method)
+    assert (args.use_seqvcr, args.num_pause_tokens, cot) == (use_seqvcr, pauses, use_cot)
+    assert set(METHODS) == {"vanilla", "cot", "pause", "seqvcr", "seqvcr_pause"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--method", "magic"], "invalid choice: 'magic'"),
+        (["--build_dataset", "sorting --length 3"], "must start with a builder"),
+        (["--model_name_or_path", "x/y"], "exactly one of `--model_name_or_path`"),
+        (["--max_test_samples", "0"], "max_test_samples"),
+    ],
+)
+def test_bad_flags_are_reported_before_any_work(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        parse(DEMO, [*argv, "--output_dir", str(tmp_path)])
+    assert message in capsys.readouterr().err
+
+
+def test_unreadable_dataset_path_is_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        main(_without_build(tmp_path), ["--dataset_name", str(tmp_path / "missing"), "--output_dir", str(tmp_path)])
+
+
+def _without_build(tmp_path: Path) -> Path:
+    """The demo config minus its `build_dataset`, so `--dataset_name` alone chooses the data."""
+    config = tmp_path / "demo.yaml"
+    config.write_text("\n".join(l for l in DEMO.read_text().splitlines() if not l.startswith("build_dataset")))
+    return config
+
+
+def test_builder_errors_stop_the_recipe(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(DEMO, ["--build_dataset", "multiplication --digits 0", "--output_dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+
+
+def test_accelerate_launch_runs_a_recipe_end_to_end(tmp_path):
+    output = tmp_path / "run"
+    command = [
+        str(Path(sys.executable).parent / "accelerate"), "launch",
+        "--config_file", "recipes/accelerate_configs/cpu.yaml", "recipes/multiplication.py",
+        *TINY_RUN, "--output_dir", str(output),
+    ]  # fmt: skip
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "exact match" in run.stdout and str(output) in run.stdout
+    results = json.loads((output / "results.json").read_text())
+    assert results["method"] == "seqvcr_pause" and results["num_test_examples"] == 10
+    assert 0.0 <= results["test_exact_match"] <= 1.0 and len(results["test_position_accuracy"]) == 2
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    model = AutoModelForCausalLM.from_pretrained(output)
+    assert restore_pause_settings(model) == 2 and len(pause_token_ids(tokenizer, 2)) == 2
+    # the dataset a run built stays, and a rerun of the same build reuses it instead of failing
+    assert (output / "dataset" / "README.md").is_file()
