@@ -1,22 +1,19 @@
-"""Dataset cards (README.md with YAML metadata) that say exactly how a config was made, and merge per config.
+"""Dataset cards (README.md with YAML metadata) that say exactly how a config was made.
 
-A builder directory or Hub repo can hold several configs (say ``4x4`` and ``5x5``); each owns one YAML
-``configs:`` item, one entry under ``seqvcr_builds:`` and one marked markdown section, so rebuilding one
-config rewrites only its own parts of the card.
+Each config gets its own marked section and ``seqvcr_builds:`` entry, merged per config by
+`hf_seqvcr.dataset_card.merge_cards` (shared with the Hub upload), so rebuilding one config rewrites only its
+own parts of the card.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 
-import yaml
+from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, merge_cards, render_card
 
 from .layout import config_entry
 from .schema import COLUMNS, SPLITS, to_line
-
-BUILDS_KEY = "seqvcr_builds"
 
 CITATIONS: dict[str, str] = {
     "deng2023implicit": """@article{deng2023implicit,
@@ -53,8 +50,6 @@ Trainer). Every config has the same columns, `question`, `cot` (chain of thought
 Load a config with `datasets.load_dataset(<this repo or directory>, "<config name>")`.
 
 """
-_SECTION = re.compile(r"<!-- seqvcr-config: (?P<name>[^ ]+) -->\n.*?<!-- /seqvcr-config: (?P=name) -->\n", re.S)
-_FRONT_MATTER = re.compile(r"\A---\n(?P<yaml>.*?\n)?---\n", re.S)
 
 
 def dataset_card(
@@ -152,68 +147,9 @@ From the hf-seqvcr project root:
 {bibtex}
 ```
 """
-    return _render(meta, _HEADER, {config_name: _wrap(config_name, section)})
-
-
-def merge_cards(existing: str, new: str) -> str:
-    """``existing`` with every config of ``new`` added or replaced; all else in ``existing`` is kept."""
-    old_meta, old_header, old_sections = _parse(existing)
-    new_meta, new_header, new_sections = _parse(new)
-    header = old_header if (old_meta or old_sections or old_header.strip()) else new_header
-    return _render(_merge_metadata(old_meta, new_meta), header, {**old_sections, **new_sections})
+    return render_card(meta, _HEADER, {config_name: config_section(config_name, section)})
 
 
 def with_data_files(card: str, config_name: str, splits: Sequence[str]) -> str:
     """``card`` whose ``configs:`` item for ``config_name`` lists exactly ``splits``, the shards really written."""
-    return merge_cards(card, _render({"configs": [config_entry(config_name, list(splits))]}, "", {}))
-
-
-def card_metadata(card: str) -> dict:
-    """The YAML header of a card ({} when it has none)."""
-    return _parse(card)[0]
-
-
-def _wrap(config_name: str, section: str) -> str:
-    return f"<!-- seqvcr-config: {config_name} -->\n{section}<!-- /seqvcr-config: {config_name} -->\n"
-
-
-def _parse(card: str) -> tuple[dict, str, dict[str, str]]:
-    """(YAML metadata, text outside the config sections, config name -> its marked section)."""
-    match = _FRONT_MATTER.match(card)
-    try:
-        meta = (yaml.safe_load(match["yaml"] or "") or {}) if match else {}
-    except yaml.YAMLError as error:
-        raise ValueError(f"a README.md YAML header does not parse ({error}); fix or remove that README.md") from error
-    if not isinstance(meta, dict):
-        raise ValueError("a README.md YAML header is not a mapping; fix or remove that README.md")
-    body = card[match.end() :] if match else card
-    sections = {found["name"]: found[0] for found in _SECTION.finditer(body)}
-    return meta, _SECTION.sub("", body), sections
-
-
-def _merge_metadata(old: dict, new: dict) -> dict:
-    """Configs and builds merge by config name, licenses and tags by union; other keys already there are kept."""
-    merged = dict(old)
-    for key, value in new.items():
-        if key not in merged:
-            merged[key] = value
-        elif key == "configs":
-            by_name = {item["config_name"]: item for item in merged[key]}
-            by_name.update({item["config_name"]: item for item in value})
-            merged[key] = list(by_name.values())
-        elif key == BUILDS_KEY:
-            merged[key] = {**merged[key], **value}
-        elif key == "license" or isinstance(value, list):
-            union = _as_list(merged[key]) + [item for item in _as_list(value) if item not in _as_list(merged[key])]
-            merged[key] = union[0] if key == "license" and len(union) == 1 else union
-    return merged
-
-
-def _as_list(value: object) -> list:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _render(meta: dict, header: str, sections: Mapping[str, str]) -> str:
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
-    body = header.rstrip("\n") + "\n\n" if header.strip() else ""
-    return f"---\n{front}---\n{body}" + "\n".join(sections.values())
+    return merge_cards(card, render_card({"configs": [config_entry(config_name, list(splits))]}, "", {}))

@@ -107,7 +107,7 @@ def run_builder(
     print(f"wrote config {config_name!r} ({sizes}) to {output_dir}")
     if hub is not None:
         try:
-            hub.push_dataset(
+            commit = hub.push_dataset(
                 dataset,
                 args.push_to_hub,
                 config_name=config_name,
@@ -119,5 +119,6 @@ def run_builder(
         except hub.HubPublishError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(f"pushed config {config_name!r} to the Hub dataset {args.push_to_hub}")
+        branch = f" (branch {args.revision})" if args.revision else ""
+        print(f"pushed config {config_name!r} to {commit.repo_url}{branch}")
     return 0

@@ -9,17 +9,26 @@ from datasets import DatasetDict, load_dataset
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .card import card_metadata
+from hf_seqvcr.dataset_card import card_metadata
+
 from .dataset_dir import README
 
 REQUIRED_COLUMNS = ("question", "answer")
 
 
-def load_task_dataset(source: str | os.PathLike, config_name: str | None = None) -> DatasetDict:
-    """All splits of ``source`` (a local builder directory, else a Hub dataset id), checked to have the task columns."""
+def load_task_dataset(
+    source: str | os.PathLike, config_name: str | None = None, revision: str | None = None
+) -> DatasetDict:
+    """All splits of ``source`` (a local builder directory, else a Hub dataset id at ``revision``: a branch, tag
+    or commit sha, default main), checked to have the task columns."""
     source = os.fspath(source)
     path = Path(source).expanduser()
     if path.exists():
+        if revision is not None:
+            raise ValueError(
+                f"revision={revision!r} only applies to a Hub dataset id, but source={source!r} is a local "
+                "directory; drop the revision"
+            )
         dataset = _load_local(path, config_name)
     elif _looks_local(source):
         raise FileNotFoundError(
@@ -27,7 +36,7 @@ def load_task_dataset(source: str | os.PathLike, config_name: str | None = None)
             f"--digits 5 --output-dir {source}) or pass a Hub dataset id like 'user/name'"
         )
     else:
-        dataset = _load_hub(source, config_name)
+        dataset = _load_hub(source, config_name, revision)
     for split, split_dataset in dataset.items():
         missing = [column for column in REQUIRED_COLUMNS if column not in split_dataset.column_names]
         if missing:
@@ -59,9 +68,15 @@ def _load_local(path: Path, config_name: str | None) -> DatasetDict:
     return load_dataset(str(path), config_name)
 
 
-def _load_hub(repo_id: str, config_name: str | None) -> DatasetDict:
+def is_hub_dataset(source: str | os.PathLike) -> bool:
+    """Whether `load_task_dataset` reads ``source`` from the Hub: it is no existing path and can be a repo id."""
+    source = os.fspath(source)
+    return not Path(source).expanduser().exists() and not _looks_local(source)
+
+
+def _load_hub(repo_id: str, config_name: str | None, revision: str | None) -> DatasetDict:
     try:
-        return load_dataset(repo_id, config_name)
+        return load_dataset(repo_id, config_name, revision=revision)
     except ConnectionError as error:
         raise ValueError(
             f"source={repo_id!r} is not a local directory and we cannot reach the Hub; pass a local directory "

@@ -17,12 +17,14 @@ _EXPORTS = {
     "matrix_entropy": "entropy",
     "evaluate_exact_match": "evaluation",
     "predict_answers": "evaluation",
+    "get_lora_model": "lora",
     "SeqVCRLossOutput": "losses",
     "seq_vcr_loss": "losses",
     "PauseDataCollator": "pause",
     "add_pause_tokens": "pause",
     "pause_token_ids": "pause",
     "restore_pause_settings": "pause",
+    "load_pretrained": "pretrained",
     "SeqVCRProjector": "projection",
     "attach_projector": "projection",
     "get_projector": "projection",
@@ -48,8 +50,10 @@ if TYPE_CHECKING:
     from .config import SeqVCRConfig
     from .entropy import layerwise_entropy, matrix_entropy
     from .evaluation import evaluate_exact_match, predict_answers
+    from .lora import get_lora_model
     from .losses import SeqVCRLossOutput, seq_vcr_loss
     from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
+    from .pretrained import load_pretrained
     from .projection import SeqVCRProjector, attach_projector, get_projector
     from .tokenizer import build_digit_tokenizer
     from .trainer import SeqVCRMixin, SeqVCRTrainer

@@ -1,8 +1,9 @@
-"""Publishing datasets to the Hugging Face Hub with errors a command-line tool can print as they are.
+"""Publishing to the Hugging Face Hub with errors a command-line tool can print as they are.
 
 Every failure becomes one `HubPublishError` that says what went wrong, how to fix it, and that the
-local copy is untouched (`local_path`), so a builder CLI can print it and exit non-zero. The token is
-never put into a message or a card.
+local copy is untouched (`local_path`), so a builder CLI or a recipe can print it and exit non-zero.
+Datasets go up through `push_dataset`; models through the Trainer's own Hub support, whose errors the
+recipes wrap in `publish_errors`. The token is never put into a message or a card.
 """
 
 from __future__ import annotations
@@ -13,35 +14,50 @@ from contextlib import contextmanager
 
 import httpx2
 from datasets import DatasetDict
-from huggingface_hub import CommitInfo, DatasetCard, DatasetCardData, HfApi, constants, get_token
+from huggingface_hub import CommitInfo, HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id as hf_validate_repo_id
 
+from .dataset_card import card_metadata, merge_cards
+
 EXAMPLE_REPO_ID = "your-username/seqvcr-5x5-multiplication"
 # YAML keys `datasets` writes into README.md on every push_to_hub; they describe all configs pushed so far.
+# Our card never overrides them on the Hub.
 DATASETS_OWNED_KEYS = ("configs", "dataset_info")
 
 
 class HubPublishError(RuntimeError):
-    """Publishing failed. The local data is kept at `local_path` (when the caller gave one)."""
+    """Publishing failed. What was to be published is kept at `local_path` (when there is a local copy)."""
 
     def __init__(self, reason: str, *, local_path: str | os.PathLike | None = None):
         self.local_path = None if local_path is None else os.fspath(local_path)
-        kept = f"kept at {self.local_path}" if self.local_path else "kept"
-        super().__init__(f"{reason} The local data is {kept}; publish it again once this is fixed.")
+        kept = f" The local copy is kept at {self.local_path}; publish it again once this is fixed."
+        super().__init__(reason + (kept if self.local_path else ""))
 
 
-def validate_repo_id(repo_id: str) -> str:
-    """Reject a malformed `repo_id` before any data is built or any request is made."""
+def validate_repo_id(repo_id: str, argument: str = "repo_id") -> str:
+    """Reject a malformed `repo_id` before any data is built or any request is made; `argument` names the flag."""
     try:
         if not isinstance(repo_id, str) or repo_id.count("/") != 1:
             raise HFValidationError("it must be a namespace (your user or organization) and a name.")
         hf_validate_repo_id(repo_id)
     except HFValidationError as e:
         raise ValueError(
-            f"repo_id {repo_id!r} is not a valid Hub repo id: {e} Use 'namespace/name', e.g. {EXAMPLE_REPO_ID!r}."
+            f"{argument} {repo_id!r} is not a valid Hub repo id: {e} Use 'namespace/name', e.g. {EXAMPLE_REPO_ID!r}."
         ) from None
     return repo_id
+
+
+def push_token(repo_id: str, *, local_path: str | os.PathLike | None = None) -> str:
+    """The token from HF_TOKEN or `hf auth login`; without one, fail before any request or any work."""
+    token = get_token()
+    if token is None:
+        raise HubPublishError(
+            f"No Hugging Face token found, so {repo_id} cannot be published. "
+            "Set HF_TOKEN to a token with write access, or run `hf auth login`.",
+            local_path=local_path,
+        )
+    return token
 
 
 def push_dataset(
@@ -54,29 +70,24 @@ def push_dataset(
     revision: str | None = None,
     local_path: str | os.PathLike | None = None,
 ) -> CommitInfo:
-    """Push `dataset` as config `config_name` of `repo_id`, with `card` as its dataset card.
+    """Push `dataset` as config `config_name` of `repo_id`, with `card` (that config's card) merged in.
 
-    `datasets` keeps the configs of earlier pushes in the README's YAML; `card` supplies the prose and
-    any other metadata, merged on top. `revision` is a branch, created from main when missing;
-    `private` applies when the repo is created. Returns the last commit (a `str`, its URL; `.oid`).
+    The Hub card merges per config like a local builder directory's (`merge_cards`): other configs'
+    sections and build entries stay, and the `configs`/`dataset_info` that `datasets` wrote win.
+    `revision` is a branch, created from main when missing; `private` applies when the repo is created.
+    Returns the last commit (a `str`, its URL; `.oid`; `.repo_url`, the repo's page).
     """
     validate_repo_id(repo_id)
-    ours = DatasetCard(card)  # a broken card fails here, before any upload
-    token = get_token()
-    if token is None:
-        raise HubPublishError(
-            f"No Hugging Face token found, so {repo_id} cannot be published. "
-            "Set HF_TOKEN to a token with write access, or run `hf auth login`.",
-            local_path=local_path,
-        )
-    with _publish_errors(repo_id, token, local_path):
+    card_metadata(card)  # a broken card fails here, before any upload
+    token = push_token(repo_id, local_path=local_path)
+    with publish_errors(repo_id, token, local_path):
         pushed = dataset.push_to_hub(repo_id, config_name=config_name, private=private, revision=revision, token=token)
         api = HfApi(token=token)
         readme = api.hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=pushed.oid)
         with open(readme, encoding="utf-8") as f:
-            merged = merge_dataset_card(f.read(), ours)
+            merged = merge_cards(f.read(), card, keep=DATASETS_OWNED_KEYS)
         return api.upload_file(
-            path_or_fileobj=str(merged).encode(),
+            path_or_fileobj=merged.encode(),
             path_in_repo="README.md",
             repo_id=repo_id,
             repo_type="dataset",
@@ -86,17 +97,8 @@ def push_dataset(
         )
 
 
-def merge_dataset_card(pushed: str, ours: DatasetCard) -> DatasetCard:
-    """`ours` with the config metadata `datasets` wrote into `pushed` (and keys only `pushed` has)."""
-    pushed_data = DatasetCard(pushed).data.to_dict()
-    owned = {k: pushed_data[k] for k in DATASETS_OWNED_KEYS if k in pushed_data}
-    merged = DatasetCard(str(ours))
-    merged.data = DatasetCardData(**{**pushed_data, **ours.data.to_dict(), **owned})
-    return merged
-
-
 @contextmanager
-def _publish_errors(repo_id: str, token: str, local_path: str | os.PathLike | None) -> Iterator[None]:
+def publish_errors(repo_id: str, token: str, local_path: str | os.PathLike | None = None) -> Iterator[None]:
     """Turn the clients' auth, network and HTTP errors into a `HubPublishError` without the token."""
     where = f"the Hub at {constants.ENDPOINT}"
     try:

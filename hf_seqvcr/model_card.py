@@ -2,7 +2,7 @@
 
 A pure function so the trainer's `create_model_card` and tests can call it alike. The card must let
 someone reproduce the run and use the model with plain transformers: every Seq-VCR hyperparameter,
-the exact pause tokens to append after the prompt, the dataset revision and the final metrics.
+the exact prompt layout (question, eos, pause tokens), the dataset revision and the final metrics.
 """
 
 from __future__ import annotations
@@ -14,13 +14,27 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 Method = Literal["vanilla", "cot", "pause", "seqvcr", "seqvcr_pause"]
 METHOD_DESCRIPTIONS: dict[str, str] = {
-    "vanilla": "plain fine-tuning from question to answer, without chain of thought",
-    "cot": "fine-tuning on the question followed by its chain of thought and the answer",
-    "pause": "fine-tuning with pause tokens between question and answer",
-    "seqvcr": "fine-tuning with the Seq-VCR regularizer (arXiv 2411.02344) added to the cross-entropy",
-    "seqvcr_pause": "fine-tuning with the Seq-VCR regularizer and pause tokens between question and answer",
+    "vanilla": "plain training from question to answer, without chain of thought",
+    "cot": "training on the question followed by its chain of thought and the answer",
+    "pause": "training with pause tokens between question and answer",
+    "seqvcr": "training with the Seq-VCR regularizer (arXiv 2411.02344) added to the cross-entropy",
+    "seqvcr_pause": "training with the Seq-VCR regularizer and pause tokens between question and answer",
 }
 LIBRARY_TAGS = ["seq-vcr", "pause-tokens"]
+TIMING_SUFFIXES = ("_runtime", "_per_second")  # logged with every evaluation, but not results
+
+
+def final_metrics(log_history: Sequence[Mapping[str, object]]) -> dict[str, float]:
+    """The last logged value of every scalar `eval_*` / `test_*` score in a Trainer's `state.log_history`."""
+    metrics: dict[str, float] = {}
+    for entry in log_history:
+        metrics.update(
+            (name, float(value))
+            for name, value in entry.items()
+            if name.startswith(("eval_", "test_")) and not name.endswith(TIMING_SUFFIXES)
+            and isinstance(value, (int, float))
+        )  # fmt: skip
+    return metrics
 
 
 def render_model_card(
@@ -28,7 +42,7 @@ def render_model_card(
     method: Method,
     seqvcr_hparams: Mapping[str, object],
     pause_tokens: Sequence[str],
-    dataset_id: str,
+    dataset_id: str | None,
     dataset_revision: str | None,
     eval_metrics: Mapping[str, float],
     base_model: str | None,
@@ -39,7 +53,9 @@ def render_model_card(
     """Card for `model_id`; `pause_tokens` are the tokens appended after each question, in order.
 
     `seqvcr_hparams` holds every Seq-VCR setting (only rendered for the seqvcr methods, where it must
-    not be empty); `base_model` is the Hub id fine-tuned, or None for a model trained from scratch.
+    not be empty); `base_model` is the Hub id fine-tuned, or None for a model trained from scratch;
+    `dataset_id` is the Hub dataset trained on, or None for local data (the metrics then stay out of the
+    YAML `model-index`, which needs a dataset, and appear in the text only).
     """
     if method not in METHOD_DESCRIPTIONS:
         raise ValueError(f"method={method!r} is not one of {list(get_args(Method))}.")
@@ -55,7 +71,7 @@ def render_model_card(
     data = ModelCardData(
         model_name=model_id,
         base_model=base_model,
-        datasets=[dataset_id],
+        datasets=[dataset_id] if dataset_id else None,
         library_name="transformers",
         pipeline_tag="text-generation",
         license=license,
@@ -70,7 +86,7 @@ def render_model_card(
                 metric_type=name,
                 metric_value=value,
             )
-            for name, value in eval_metrics.items()
+            for name, value in (eval_metrics.items() if dataset_id else ())
         ]
         or None,
     )
@@ -87,14 +103,14 @@ def render_model_card(
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
-def _summary(model_id: str, method: str, base_model: str | None, dataset_id: str, config: str | None,
+def _summary(model_id: str, method: str, base_model: str | None, dataset_id: str | None, config: str | None,
              revision: str | None) -> str:
-    start = f"[{base_model}](/{base_model})" if base_model else "A model trained from scratch"
-    dataset = f"[{dataset_id}](/datasets/{dataset_id})"
+    start = f"Fine-tuned from [{base_model}](/{base_model})" if base_model else "Trained from scratch"
+    dataset = f"[{dataset_id}](/datasets/{dataset_id})" if dataset_id else "a local dataset (not on the Hub)"
     dataset += f", config `{config}`" if config else ""
     dataset += f", revision `{revision}`" if revision else ""
     return (
-        f"# {model_id}\n\n{start} trained with hf-seqvcr by "
+        f"# {model_id}\n\n{start} with hf-seqvcr: "
         f"{METHOD_DESCRIPTIONS[method]} (method `{method}`).\n\nTraining data: {dataset}.\n"
     )
 
@@ -116,17 +132,19 @@ def _pause_section(pause_tokens: Sequence[str]) -> str:
     return (
         "## Pause tokens\n\n"
         f"{len(pause_tokens)} tokens were inserted between each question and its answer: {tokens}. "
-        "At inference append the same tokens, in this order, to the end of the prompt (as token ids, "
-        "see below); the model writes the answer after the last one.\n"
+        "At inference append the same tokens, in this order, after the question and its end-of-sequence "
+        "token (as token ids, see below); the model writes the answer after the last one.\n"
     )
 
 
 def _usage_section(model_id: str, pause_tokens: Sequence[str]) -> str:
-    """A snippet that needs only transformers, so the card stays useful without hf-seqvcr."""
+    """A snippet that needs only transformers, so the card stays useful without hf-seqvcr.
+
+    It builds the prompt exactly as `PauseDataCollator.prompt_ids` does: question, eos, pauses.
+    """
     pause_lines = (
         f"pause_tokens = {list(pause_tokens)!r}\n"
-        "pause_ids = torch.tensor([tokenizer.convert_tokens_to_ids(pause_tokens)])\n"
-        "input_ids = torch.cat([input_ids, pause_ids], dim=1)  # the pauses go right after the question\n"
+        "prompt_ids += tokenizer.convert_tokens_to_ids(pause_tokens)  # the pauses follow the separator\n"
         if pause_tokens
         else ""
     )
@@ -138,9 +156,14 @@ def _usage_section(model_id: str, pause_tokens: Sequence[str]) -> str:
         f'tokenizer = AutoTokenizer.from_pretrained("{model_id}")\n'
         f'model = AutoModelForCausalLM.from_pretrained("{model_id}")\n\n'
         'question = "..."  # formatted as in the training data\n'
-        'input_ids = tokenizer(question, return_tensors="pt").input_ids\n'
+        "# eos separates the question from what follows, as in training\n"
+        "prompt_ids = tokenizer(question, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]\n"
         f"{pause_lines}"
-        "output = model.generate(input_ids, max_new_tokens=64)\n"
+        "input_ids = torch.tensor([prompt_ids])\n"
+        "output = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=64)\n"
         "print(tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True))\n"
-        "```\n"
+        "```\n\n"
+        "With hf-seqvcr installed, `model, tokenizer, collator = hf_seqvcr.load_pretrained"
+        f'("{model_id}")` restores these settings from the config, and '
+        "`hf_seqvcr.evaluate_exact_match(model, collator, rows)` scores rows with `question` and `answer`.\n"
     )

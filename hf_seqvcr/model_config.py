@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import dataclass, field
 
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Config, PreTrainedModel
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    GPT2Config,
+    PreTrainedModel,
+)
 
 from .tokenizer import build_digit_tokenizer
 
@@ -35,6 +44,24 @@ class ModelArguments:
         metadata={"help": "Weights dtype when loading a pretrained model.",
                   "choices": ["auto", "float32", "bfloat16", "float16"]},
     )
+    use_peft: bool = field(
+        default=False,
+        metadata={"help": "Train a LoRA adapter (peft) instead of all weights. The Seq-VCR head and the pause-token "
+                  "embedding rows train with it; the adapter is saved with the resized embeddings."},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (with --use_peft)."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator: updates are scaled by alpha / r."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input, in [0, 1)."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Module names that get LoRA, e.g. q_proj k_proj v_proj o_proj, or all-linear. Default: "
+                  "peft's choice for the architecture (q_proj v_proj for LLaMA)."},
+    )
+    load_in_4bit: bool = field(
+        default=False,
+        metadata={"help": "QLoRA: load the base weights in 4-bit NF4 with bitsandbytes (needs --use_peft, a CUDA GPU "
+                  "and `pip install bitsandbytes`)."},
+    )
 
     def __post_init__(self) -> None:
         if (self.model_name_or_path is None) == (self.model_config is None):
@@ -42,6 +69,28 @@ class ModelArguments:
                 "Pass exactly one of `--model_name_or_path` (fine-tune a pretrained model) or `--model_config` "
                 f"(from scratch: {', '.join(SCRATCH_PRESETS)} or a config.json path)."
             )
+        if self.use_peft:
+            self._check_peft()
+        elif self.load_in_4bit:
+            raise ValueError("`--load_in_4bit` quantizes the base weights, which then cannot be trained directly; "
+                             "add `--use_peft` to train a LoRA adapter on them (QLoRA).")  # fmt: skip
+
+    def _check_peft(self) -> None:
+        if self.model_config is not None:
+            raise ValueError("`--use_peft` adapts a pretrained model; pass `--model_name_or_path`, or drop "
+                             "`--use_peft` to train the from-scratch `--model_config` fully.")  # fmt: skip
+        if self.lora_r <= 0:
+            raise ValueError(f"`--lora_r` must be > 0, got {self.lora_r}; 8 to 64 are usual.")
+        if self.lora_alpha <= 0:
+            raise ValueError(f"`--lora_alpha` must be > 0, got {self.lora_alpha}; 2 × lora_r is usual.")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"`--lora_dropout` must be in [0, 1), got {self.lora_dropout}.")
+        if self.load_in_4bit:
+            if not torch.cuda.is_available():
+                raise ValueError("`--load_in_4bit` needs a CUDA GPU (bitsandbytes 4-bit kernels); drop it to train "
+                                 "LoRA on full-precision weights.")  # fmt: skip
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise ValueError("`--load_in_4bit` needs bitsandbytes: `pip install bitsandbytes`, or drop the flag.")
 
 
 def load_model_and_tokenizer(args: ModelArguments):
@@ -62,5 +111,16 @@ def load_model_and_tokenizer(args: ModelArguments):
     if tokenizer.pad_token is None:
         logger.info("The tokenizer has no pad token; using eos (%s) for padding.", tokenizer.eos_token)
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=args.dtype)
+    quantization = _four_bit_config() if args.load_in_4bit else None
+    model = AutoModelForCausalLM.from_pretrained(
+        args.model_name_or_path, dtype=args.dtype, quantization_config=quantization
+    )
     return model, tokenizer
+
+
+def _four_bit_config() -> BitsAndBytesConfig:
+    """QLoRA's settings (Dettmers et al., 2023): NF4 with double quantization, bf16 compute."""
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )  # fmt: skip

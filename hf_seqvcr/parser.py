@@ -12,7 +12,15 @@ from transformers import HfArgumentParser
 
 
 class SeqVCRParser(HfArgumentParser):
-    """`--config FILE.yaml` sets defaults, flags win; keys no dataclass knows are an error, not silently dropped."""
+    """`--config FILE.yaml` sets defaults, flags win; keys no dataclass knows are an error, not silently dropped.
+
+    `alternatives` are groups of arguments that exclude each other (e.g. two data sources): one given as a flag also
+    drops the others' config-file values, so a flag can switch a config to another alternative.
+    """
+
+    def __init__(self, dataclass_types, *, alternatives: Sequence[Sequence[str]] = (), **kwargs) -> None:
+        super().__init__(dataclass_types, **kwargs)
+        self.alternatives = [set(group) for group in alternatives]
 
     def parse_args_and_config(
         self, args: Sequence[str] | None = None, default_config: str | Path | None = None
@@ -27,7 +35,12 @@ class SeqVCRParser(HfArgumentParser):
             config_path = args[index + 1]
             del args[index : index + 2]
         if config_path is not None:
-            self.set_defaults(**self._read_config(Path(config_path)))
+            config = self._read_config(Path(config_path))
+            flags = {arg[2:].split("=")[0].replace("-", "_") for arg in args if arg.startswith("--")}
+            for group in self.alternatives:
+                if flags & group:
+                    config = {key: value for key, value in config.items() if key not in group - flags}
+            self.set_defaults(**config)
         return self.parse_args_into_dataclasses(args=args)
 
     def _read_config(self, path: Path) -> dict:

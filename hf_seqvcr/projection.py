@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import functools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
 
 PROJECTOR_ATTRIBUTE = "seqvcr_projector"
 PROJECTIONS_KEY = "seqvcr_projections"
@@ -15,7 +19,12 @@ ProjectionType = Literal["linear", "mlp"]
 
 
 class SeqVCRProjector(nn.Module):
-    """One head per regularized hidden state, kept in fp32 because the statistics are computed in fp32."""
+    """One head per regularized hidden state, kept in fp32 because the statistics are computed in fp32.
+
+    It runs in a forward hook, after the model's forward, so outside the autocast that bf16 mixed precision wraps
+    around that forward. A head cast to bf16 (DeepSpeed bf16, FSDP mixed precision) gets bf16 inputs instead of
+    failing on a dtype mismatch; `seq_vcr_loss` then promotes to fp32 for the statistics.
+    """
 
     def __init__(self, hidden_size: int, layers: Sequence[int], proj_dim: int, proj_type: ProjectionType) -> None:
         super().__init__()
@@ -23,7 +32,10 @@ class SeqVCRProjector(nn.Module):
         self.heads = nn.ModuleList(_make_head(hidden_size, proj_dim, proj_type) for _ in self.layers)
 
     def forward(self, hidden_states: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        return [head(hidden_states[layer].float()) for layer, head in zip(self.layers, self.heads)]
+        return [
+            head(hidden_states[layer].to(next(head.parameters()).dtype))
+            for layer, head in zip(self.layers, self.heads)
+        ]
 
 
 def _make_head(hidden_size: int, proj_dim: int, proj_type: ProjectionType) -> nn.Module:
@@ -71,12 +83,41 @@ def attach_projector(
     return projector
 
 
-def _project_selected_hidden_states(model: nn.Module, args: tuple, kwargs: dict, output):  # noqa: ANN001
+def _project_selected_hidden_states(model: nn.Module, args: tuple, kwargs: dict, output: ModelOutput):
     if model.training and isinstance(kwargs.get("output_hidden_states"), list):
-        output[PROJECTIONS_KEY] = getattr(model, PROJECTOR_ATTRIBUTE)(output.hidden_states)
+        projections = getattr(model, PROJECTOR_ATTRIBUTE)(output.hidden_states)
+        output = _with_projections_field(type(output))(**output, **{PROJECTIONS_KEY: projections})
     return output
+
+
+@functools.cache
+def _with_projections_field(output_type: type[ModelOutput]) -> type[ModelOutput]:
+    """`output_type` with a `seqvcr_projections` field. DDP (with `find_unused_parameters`) rebuilds the output from
+    its fields through torch's pytree, which fails on a key set on an output class that has no field for it."""
+    return dataclasses.make_dataclass(
+        f"{output_type.__name__}WithSeqVCR", [(PROJECTIONS_KEY, list | None, None)], bases=(output_type,)
+    )
 
 
 def get_projector(model: nn.Module) -> SeqVCRProjector | None:
     """The projector of a model, also through peft's wrappers (they forward attribute lookups)."""
     return getattr(model, PROJECTOR_ATTRIBUTE, None)
+
+
+@contextmanager
+def detached_projector(model: nn.Module) -> Iterator[None]:
+    """Takes the projector out of the module tree while the body runs, so weights saved there leave it out.
+
+    Removing the module, rather than filtering a state dict, also works for a peft model: peft builds the adapter
+    from the modules it finds (the `modules_to_save` wrapper would otherwise look up the head's keys).
+    """
+    owner = next((m for m in model.modules() if PROJECTOR_ATTRIBUTE in dict(m.named_children())), None)
+    if owner is None:
+        yield
+        return
+    projector = getattr(owner, PROJECTOR_ATTRIBUTE)
+    delattr(owner, PROJECTOR_ATTRIBUTE)
+    try:
+        yield
+    finally:
+        owner.add_module(PROJECTOR_ATTRIBUTE, projector)

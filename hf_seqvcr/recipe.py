@@ -1,10 +1,15 @@
-"""The pipeline every recipe runs: data → model + pauses → train → exact match on test → save (and push)."""
+"""The pipeline every recipe runs: data → model + pauses → train → exact match on test → save (and push).
+
+`--push_to_hub` uses the Trainer's own Hub support (`--hub_model_id`, `--hub_strategy`, `--hub_private_repo`,
+`--hub_revision`); the final push carries the card `SeqVCRMixin.create_model_card` writes, with the test scores.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import shlex
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -12,15 +17,19 @@ from pathlib import Path
 from datasets import DatasetDict
 
 from .config import SeqVCRConfig
+from .hub import HubPublishError, publish_errors, push_token, validate_repo_id
+from .lora import get_lora_model
 from .methods import METHODS, apply_method
 from .model_config import ModelArguments, load_model_and_tokenizer
 from .parser import SeqVCRParser
-from .pause import PauseDataCollator, add_pause_tokens
+from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids
+from .projection import attach_projector
 from .trainer import SeqVCRTrainer
 
 logger = logging.getLogger(__name__)
 
 BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k")
+DATA_SOURCES = ("dataset_name", "build_dataset")  # a flag naming one replaces the config file's choice
 
 
 @dataclass
@@ -34,10 +43,14 @@ class ScriptArguments:
         default=None, metadata={"help": "A local builder directory or a Hub dataset id (loaded with load_dataset)."}
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Config name inside the dataset."})
+    dataset_revision: str | None = field(
+        default=None,
+        metadata={"help": "Branch, tag or commit of a Hub `--dataset_name` (default: main); recorded in the card."},
+    )
     build_dataset: str | None = field(
         default=None,
         metadata={"help": "Build the data instead: a builder invocation such as 'multiplication --digits 4 "
-                  "--train-size 20000'. Written to <output_dir>/dataset and reused by a rerun of the same command."},
+                  "--train-size 20000'. Written to <output_dir>/_dataset (never pushed) and reused by a rerun of the same command."},
     )
     eval_split: str = field(default="validation", metadata={"help": "Split evaluated during training."})
     test_split: str = field(default="test", metadata={"help": "Split scored by exact match after training."})
@@ -52,6 +65,8 @@ class ScriptArguments:
         if self.build_dataset is not None and shlex.split(self.build_dataset)[0] not in BUILDERS:
             raise ValueError(f"`--build_dataset` must start with a builder, one of {list(BUILDERS)}; "
                              f"got {self.build_dataset!r}.")  # fmt: skip
+        if self.dataset_revision is not None and self.dataset_name is None:
+            raise ValueError("`--dataset_revision` applies to a Hub `--dataset_name`; drop it with `--build_dataset`.")
         for name in ("max_train_samples", "max_eval_samples", "max_test_samples"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"`--{name}` must be >= 1, got {getattr(self, name)}.")
@@ -59,19 +74,25 @@ class ScriptArguments:
 
 def parse(default_config: str | Path, argv: list[str] | None = None):
     """Script, model and training arguments: `default_config` unless `--config` names another, flags override."""
-    parser = SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig))
+    parser = SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig), alternatives=[DATA_SOURCES])
     try:
-        return parser.parse_args_and_config(argv, default_config=default_config)
+        script_args, model_args, training_args = parser.parse_args_and_config(argv, default_config=default_config)
+        if training_args.push_to_hub:
+            validate_repo_id(training_args.hub_model_id or "", argument="--hub_model_id")
+            if training_args.hub_token:
+                raise ValueError("--hub_token would be saved in training_args.bin and published with the model; "
+                                 "drop it and set HF_TOKEN or run `hf auth login` instead.")  # fmt: skip
     except ValueError as error:  # a dataclass's own validation: report it like any bad flag
         parser.error(str(error))
+    return script_args, model_args, training_args
 
 
 def load_data(script_args: ScriptArguments, output_dir: str) -> DatasetDict:
     from data_builders import load_task_dataset
 
     if script_args.dataset_name is not None:
-        return load_task_dataset(script_args.dataset_name, script_args.dataset_config)
-    target = Path(output_dir) / "dataset"
+        return load_task_dataset(script_args.dataset_name, script_args.dataset_config, script_args.dataset_revision)
+    target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
     command_file = target / "BUILD_COMMAND"
     if target.exists():
         if not command_file.is_file() or command_file.read_text() != script_args.build_dataset:
@@ -91,13 +112,15 @@ def _first(dataset, limit: int | None):
 
 
 def run(script_args: ScriptArguments, model_args: ModelArguments, training_args: SeqVCRConfig) -> dict:
-    """Train one method and score it; cheap checks (method, data, splits, Hub id) come before the model loads."""
-    training_args, use_cot = apply_method(training_args, script_args.method)
-    if training_args.push_to_hub:
-        from .hub import validate_repo_id
+    """Train one method and score it; cheap checks (method, Hub token, data, splits) come before the model loads.
 
-        validate_repo_id(training_args.hub_model_id or "")
-    data = load_data(script_args, training_args.output_dir)
+    With `--push_to_hub` the Trainer creates the repo before training and the final push (on all ranks) carries
+    the model card and results.json; if that push fails, the saved model stays in `output_dir`.
+    """
+    training_args, use_cot = apply_method(training_args, script_args.method)
+    token = push_token(training_args.hub_model_id) if training_args.push_to_hub else None
+    with training_args.main_process_first(desc="dataset"):  # one process builds it, the others then load it
+        data = load_data(script_args, training_args.output_dir)
     for split in ("train", script_args.test_split):
         if split not in data:
             raise ValueError(f"The dataset has no {split!r} split (splits: {list(data)}); pass `--test_split`.")
@@ -112,15 +135,23 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         tokenizer, model, training_args.num_pause_tokens, distinct=training_args.distinct_pause_embeddings
     )
     model.config.seqvcr_method = script_args.method
+    if model_args.use_peft:  # peft must see the pause rows and the projection head to train them (lora.py)
+        if training_args.use_seqvcr:
+            attach_projector(model, training_args.seqvcr_layers, training_args.seqvcr_proj_dim,
+                             training_args.seqvcr_proj_type)  # fmt: skip
+        model = get_lora_model(model, model_args, pause_token_ids(tokenizer, training_args.num_pause_tokens),
+                               gradient_checkpointing=bool(training_args.activation_checkpointing))  # fmt: skip
     collator = PauseDataCollator(tokenizer, num_pause_tokens=training_args.num_pause_tokens, use_cot=use_cot)
-    trainer = SeqVCRTrainer(
-        model=model,
-        args=training_args,
-        data_collator=collator,
-        train_dataset=_first(data["train"], script_args.max_train_samples),
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-    )
+    # With --push_to_hub the Trainer creates the repo (and branch) here, before training; errors name the fix.
+    with publish_errors(training_args.hub_model_id, token) if token else nullcontext():
+        trainer = SeqVCRTrainer(
+            model=model,
+            args=training_args,
+            data_collator=collator,
+            train_dataset=_first(data["train"], script_args.max_train_samples),
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+        )
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     scores = trainer.exact_match(_first(data[script_args.test_split], script_args.max_test_samples))
     trainer.log({f"test_{k}": v for k, v in scores.items() if not isinstance(v, list)})
@@ -132,23 +163,39 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         **{f"test_{k}": v for k, v in scores.items()},
         **train_result.metrics,
     }
-    trainer.save_model(training_args.output_dir)  # also pushes when --push_to_hub
+    if trainer.is_world_process_zero():  # before the push, so it is published too
+        (Path(training_args.output_dir) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    pushed = None
+    if token:
+        from data_builders import is_hub_dataset
+
+        on_hub = script_args.dataset_name is not None and is_hub_dataset(script_args.dataset_name)
+        with publish_errors(training_args.hub_model_id, token, local_path=training_args.output_dir):
+            # saves, writes the card from the logged test scores, uploads; every rank must call it
+            pushed = trainer.push_to_hub(dataset=script_args.dataset_name if on_hub else None,
+                                         dataset_args=script_args.dataset_config,
+                                         dataset_revision=script_args.dataset_revision)  # fmt: skip
+    else:
+        trainer.save_model()
     if trainer.is_world_process_zero():
-        results_file = Path(training_args.output_dir) / "results.json"
-        results_file.write_text(json.dumps(results, indent=2) + "\n")
-        print(summary(results, training_args.output_dir))
+        print(summary(results, training_args.output_dir, pushed.repo_url if pushed else None))
     return results
 
 
-def summary(results: dict, output_dir: str) -> str:
+def summary(results: dict, output_dir: str, hub_url: str | None = None) -> str:
     return (
         f"\n{results['method']}: exact match {results['test_exact_match']:.1%}, digit accuracy "
         f"{results['test_digit_accuracy']:.1%} on {results['num_test_examples']} test examples\n"
         f"model + tokenizer (with pause tokens): {output_dir}\nresults: {Path(output_dir) / 'results.json'}\n"
+        + (f"pushed to {hub_url}\n" if hub_url else "")
     )
 
 
 def main(default_config: str | Path, argv: list[str] | None = None) -> dict:
+    """Parse, run, and turn a Hub failure into one message and exit status 1 (no traceback)."""
     script_args, model_args, training_args = parse(default_config, argv)
     logger.info("script arguments: %s", asdict(script_args))
-    return run(script_args, model_args, training_args)
+    try:
+        return run(script_args, model_args, training_args)
+    except HubPublishError as error:
+        raise SystemExit(f"error: {error}") from None

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
 from accelerate.utils import gather_object
 from torch import nn
 from transformers import Trainer
+from transformers.utils.hub import hf_api
 
 from .config import SeqVCRConfig
 from .evaluation import normalize_answer, predict_answers, score_answers
 from .distributed import global_seq_vcr_loss
+from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
-from .pause import IGNORE_INDEX, PauseDataCollator
-from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, get_projector
+from .methods import METHODS
+from .model_card import final_metrics, render_model_card
+from .pause import IGNORE_INDEX, PauseDataCollator, pause_token_strings
+from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, detached_projector, get_projector
 
 
 class SeqVCRMixin:
     """Adds Seq-VCR to any Trainer subclass: `class MyTrainer(SeqVCRMixin, SomeTrainer)`.
 
     Overrides only what the method needs: `compute_loss` (regularizer on selected hidden states), `log` (its parts),
-    `evaluate` (exact match by generation), and saving (the projection head stays out of the published weights).
+    `evaluate` (exact match by generation), saving (the projection head stays out of the published weights), and
+    the Hub push (`create_model_card`: our card; `init_hf_repo`: the `hub_revision` branch).
     """
 
     args: SeqVCRConfig
@@ -62,7 +70,7 @@ class SeqVCRMixin:
                     f"'{PROJECTOR_ATTRIBUTE}' to `LoraConfig(modules_to_save=...)`."
                 )
             projector = attach_projector(model, args.seqvcr_layers, args.seqvcr_proj_dim, args.seqvcr_proj_type)
-        if not all(p.requires_grad for p in projector.parameters()):
+        if not any(p.requires_grad for p in projector.parameters()):  # peft's wrapper also keeps a frozen original
             raise ValueError(f"The Seq-VCR projection head is frozen; with peft, add '{PROJECTOR_ATTRIBUTE}' to "
                              "`LoraConfig(modules_to_save=...)` so it trains.")  # fmt: skip
 
@@ -175,11 +183,61 @@ class SeqVCRMixin:
             self._saving_checkpoint = False
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Checkpoints keep the projection head (resume restores it); published weights drop it unless asked."""
-        if get_projector(self.model) is not None and not (self.args.keep_projection_head or self._saving_checkpoint):
-            state_dict = self.model.state_dict() if state_dict is None else state_dict
+        """Checkpoints keep the projection head (resume restores it); published weights drop it unless asked.
+
+        A peft adapter is saved with the resized embeddings (lora.py), so it reloads to the same logits.
+        """
+        drop_head = get_projector(self.model) is not None and not (
+            self.args.keep_projection_head or self._saving_checkpoint
+        )
+        if drop_head and state_dict is not None:  # gathered by FSDP / DeepSpeed before `_save`
             state_dict = {k: v for k, v in state_dict.items() if PROJECTOR_ATTRIBUTE not in k.split(".")}
-        super()._save(output_dir, state_dict)
+        model = self.accelerator.unwrap_model(self.model)
+        with detached_projector(model) if drop_head else nullcontext(), saving_embedding_layers(model):
+            super()._save(output_dir, state_dict)
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        """Also check the card can name the method, and create the `hub_revision` branch: the Trainer's uploads
+        need it but never create it (every push would fail with RevisionNotFound)."""
+        if getattr(self.accelerator.unwrap_model(self.model).config, "seqvcr_method", None) not in METHODS:
+            raise ValueError(f"Pushing needs `model.config.seqvcr_method`, the method trained (one of {list(METHODS)}"
+                             "), for the model card; set it before creating the trainer (the recipes do).")  # fmt: skip
+        super().init_hf_repo(token, private)
+        if self.is_world_process_zero() and self.args.hub_revision:
+            token = token if token is not None else self.args.hub_token
+            hf_api().create_branch(self.hub_model_id, branch=self.args.hub_revision, token=token, exist_ok=True)
+
+    def create_model_card(self, license: str | None = None, tags: str | list[str] | None = None,
+                          model_name: str | None = None, finetuned_from: str | None = None,
+                          dataset: str | None = None, dataset_args: str | None = None,
+                          dataset_revision: str | None = None, **_) -> None:  # fmt: skip
+        """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, pause tokens, data, final metrics.
+
+        The method is `model.config.seqvcr_method`; the metrics are the last logged `eval_*`/`test_*` scores (log
+        test scores with `trainer.log` before pushing). `dataset` (a Hub dataset id, None for local data),
+        `dataset_args` (its config) and `dataset_revision` come through `push_to_hub(**kwargs)`; the Trainer's other
+        card arguments (language, tasks, ...) are ignored.
+        """
+        if not self.is_world_process_zero():
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        name_or_path = getattr(model.config, "_name_or_path", "")
+        card = render_model_card(
+            method=model.config.seqvcr_method,
+            seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
+                            if f.name.startswith("seqvcr_")},
+            pause_tokens=pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings),
+            dataset_id=dataset, dataset_revision=dataset_revision, dataset_config=dataset_args,
+            eval_metrics=final_metrics(self.state.log_history),
+            base_model=finetuned_from or (name_or_path if name_or_path and not os.path.isdir(name_or_path) else None),
+            model_id=self.hub_model_id or model_name or self.args.output_dir, license=license,
+        )  # fmt: skip
+        tags = [tags] if isinstance(tags, str) else tags or []
+        card.data.tags += [tag for tag in tags if tag not in card.data.tags]
+        card.save(os.path.join(self.args.output_dir, "README.md"))
+        if hasattr(model, "create_or_update_model_card"):  # a peft adapter: peft adds its library metadata and
+            model.get_base_model().add_model_tags(card.data.tags)  # replaces the tags by the base model's own
+            model.create_or_update_model_card(self.args.output_dir)
 
 
 class SeqVCRTrainer(SeqVCRMixin, Trainer):

@@ -19,8 +19,9 @@ import yaml
 from datasets import Dataset, DatasetDict
 
 from data_builders import arithmetic, gsm8k, lis, load_task_dataset, multiplication, to_line, write_dataset_dir
-from data_builders.card import dataset_card, merge_cards
+from data_builders.card import dataset_card
 from data_builders.distinct import draw_distinct
+from hf_seqvcr.dataset_card import merge_cards
 
 DENG_MULT = [
     "4_by_4_mult/valid.txt",
@@ -463,6 +464,7 @@ def fake_hub(monkeypatch):
 
     def push_dataset(dataset, repo_id, **kwargs):
         calls.append(("push", repo_id, kwargs, {split: len(rows) for split, rows in dataset.items()}))
+        return types.SimpleNamespace(repo_url=f"https://hub.example/datasets/{repo_id}")
 
     hub = types.SimpleNamespace(
         validate_repo_id=validate_repo_id, push_dataset=push_dataset, HubPublishError=HubPublishError
@@ -489,6 +491,7 @@ def test_push_validates_first_then_writes_locally_then_pushes(fake_hub, tmp_path
     assert (kind, repo_id, sizes) == ("push", "me/data", {"train": 30, "validation": 5, "test": 5})
     assert kwargs["config_name"] == "ops2-mod11" and kwargs["private"] is True and kwargs["revision"] == "dev"
     assert kwargs["card"] == (out / "README.md").read_text(encoding="utf-8") and kwargs["local_path"] == out
+    assert "pushed config 'ops2-mod11' to https://hub.example/datasets/me/data (branch dev)" in capsys.readouterr().out
 
 
 def test_draw_distinct_keeps_first_draw_per_question():
@@ -496,28 +499,28 @@ def test_draw_distinct_keeps_first_draw_per_question():
     assert sorted(dataset["question"]) == ["0", "1", "2", "3", "4"]
 
 
-def test_cli_push_round_trips_through_the_loopback_hub(hub, tmp_path):
-    """The real hf_seqvcr.hub publishes what the builder wrote; load_task_dataset reads it back by repo id."""
+def test_cli_push_round_trips_through_the_loopback_hub(hub, tmp_path, capsys):
+    """The real hf_seqvcr.hub publishes what the builder wrote; load_task_dataset reads it back by repo id;
+    a second config pushed to the same repo leaves the Hub card with both configs, like the local card."""
     from hub_server import USER
 
     repo_id = f"{USER}/builders-{uuid.uuid4().hex[:8]}"
-    argv = [
-        "--digits",
-        "2",
-        "--train-size",
-        "40",
-        "--validation-size",
-        "5",
-        "--test-size",
-        "5",
-        "--output-dir",
-        str(tmp_path),
-    ]
-    assert multiplication.main([*argv, "--push-to-hub", repo_id]) == 0
-    local, pushed = load_task_dataset(str(tmp_path)), load_task_dataset(repo_id, "2x2")
+    argv = ["--train-size", "40", "--validation-size", "5", "--test-size", "5", "--output-dir", str(tmp_path)]
+    assert multiplication.main(["--digits", "2", *argv, "--push-to-hub", repo_id]) == 0
+    assert f"pushed config '2x2' to {hub.endpoint}/datasets/{repo_id}\n" in capsys.readouterr().out
+    local, pushed = load_task_dataset(str(tmp_path), "2x2"), load_task_dataset(repo_id, "2x2")
     assert {split: rows.to_list() for split, rows in pushed.items()} == {
         split: rows.to_list() for split, rows in local.items()
     }
+
+    assert multiplication.main(["--digits", "1", *argv, "--push-to-hub", repo_id]) == 0
+    local_card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    hub_card = hub.repo(repo_id, "dataset").head().files["README.md"].content.decode()
+    local_meta, hub_meta = yaml.safe_load(local_card.split("---")[1]), yaml.safe_load(hub_card.split("---")[1])
+    assert hub_meta["seqvcr_builds"] == local_meta["seqvcr_builds"]
+    assert set(local_meta["seqvcr_builds"]) == {c["config_name"] for c in hub_meta["configs"]} == {"1x1", "2x2"}
+    assert hub_card.split("---\n", 2)[2] == local_card.split("---\n", 2)[2]  # same prose and config sections
+    assert load_task_dataset(repo_id, "2x2")["train"].to_list() == local["train"].to_list()
 
 
 def test_card_data_files_follow_the_splits_written(tmp_path):

@@ -20,12 +20,16 @@ from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
 from tiny import tiny_gpt2, tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
+from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, render_card
 from hf_seqvcr.hub import HubPublishError, push_dataset, validate_repo_id
 from hf_seqvcr.model_card import render_model_card
 from hf_seqvcr.tokenizer import build_digit_tokenizer
 
 PAUSES = ["<pause>", "<pause>"]
-CARD = "---\nlicense: mit\npretty_name: Loopback multiplication\n---\n# Multiplication\n\nFirst card body.\n"
+CARD = render_card(
+    {"license": "mit", "pretty_name": "Loopback multiplication", BUILDS_KEY: {"4x4": {"seed": 0}}},
+    "# Multiplication\n\nFirst card body.\n", {"4x4": config_section("4x4", "## Config 4x4\n")},
+)  # fmt: skip
 
 
 def new_repo_id(kind: str) -> str:
@@ -67,12 +71,18 @@ def test_dataset_round_trip_and_second_config_keeps_the_first(hub: LoopbackHub) 
     assert commit.oid == hub.repo(repo_id, "dataset").head().oid and str(commit).startswith(hub.endpoint)
     assert_same_rows(load_dataset(repo_id, "4x4"), first)
 
-    push_dataset(second, repo_id, config_name="5x5", card="---\nlicense: mit\n---\n# Multiplication v2\n")
+    second_card = render_card(
+        {"license": "apache-2.0", BUILDS_KEY: {"5x5": {"seed": 1}}}, "# Other intro\n",
+        {"5x5": config_section("5x5", "## Config 5x5\n")},
+    )  # fmt: skip
+    push_dataset(second, repo_id, config_name="5x5", card=second_card)
     card = readme(hub, repo_id)
     assert [c["config_name"] for c in card.data.configs] == ["4x4", "5x5"]
     assert [i["config_name"] for i in card.data.dataset_info] == ["4x4", "5x5"]
-    assert card.data.license == "mit" and card.data.pretty_name == "Loopback multiplication"
-    assert "Multiplication v2" in card.text and "First card body" not in card.text
+    assert card.data.license == ["mit", "apache-2.0"] and card.data.pretty_name == "Loopback multiplication"
+    assert card.data.to_dict()[BUILDS_KEY] == {"4x4": {"seed": 0}, "5x5": {"seed": 1}}
+    assert card.text.index("First card body") < card.text.index("## Config 4x4") < card.text.index("## Config 5x5")
+    assert "Other intro" not in card.text  # the prose before the sections is the first card's
     assert_same_rows(load_dataset(repo_id, "4x4"), first)
     assert_same_rows(load_dataset(repo_id, "5x5"), second)
 
@@ -199,7 +209,7 @@ def test_unreachable_hub_says_local_data_is_kept(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", dead)
     with pytest.raises(HubPublishError, match="Could not reach") as caught:
         push_dataset(qa_dataset(0), new_repo_id("dead"), config_name="default", card=CARD, local_path=tmp_path)
-    assert caught.value.local_path == str(tmp_path) and f"local data is kept at {tmp_path}" in str(caught.value)
+    assert caught.value.local_path == str(tmp_path) and f"local copy is kept at {tmp_path}" in str(caught.value)
 
 
 @pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "bad name/x", "user/x--y", "user/x.git", ""])

@@ -104,4 +104,4 @@ def test_accelerate_launch_runs_a_recipe_end_to_end(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(output)
     assert restore_pause_settings(model) == 2 and len(pause_token_ids(tokenizer, 2)) == 2
     # the dataset a run built stays, and a rerun of the same build reuses it instead of failing
-    assert (output / "dataset" / "README.md").is_file()
+    assert (output / "_dataset" / "README.md").is_file()

@@ -5,11 +5,11 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file
 from tiny import addition_splits, tiny_gpt2
+from tiny import sgd_config as config
 from transformers import Trainer
 
 from hf_seqvcr import (
     PauseDataCollator,
-    SeqVCRConfig,
     SeqVCRMixin,
     SeqVCRTrainer,
     add_pause_tokens,
@@ -29,16 +29,6 @@ def tokenizer():
 def rows():
     train, _ = addition_splits(digits=2, train=8, test=0)
     return train
-
-
-def config(tmp_path, **overrides) -> SeqVCRConfig:
-    defaults = dict(
-        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, learning_rate=0.1, optim="sgd",
-        max_steps=1, lr_scheduler_type="constant", report_to=[], save_strategy="no", logging_steps=1,
-        use_cpu=True, train_sampling_strategy="sequential", seqvcr_proj_dim=16, disable_tqdm=True,
-        eval_exact_match=False,
-    )  # fmt: skip
-    return SeqVCRConfig(**{**defaults, **overrides})
 
 
 def params_after_one_step(tmp_path, tokenizer, rows, **overrides) -> dict[str, torch.Tensor]:

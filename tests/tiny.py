@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from datasets import Dataset
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from hf_seqvcr import SeqVCRConfig
+from hf_seqvcr.model_config import ModelArguments
 
-def tiny_llama(tokenizer: PreTrainedTokenizerBase, *, hidden: int = 64, layers: int = 2, seed: int = 0):
+
+def sgd_config(tmp_path: Path, **overrides) -> SeqVCRConfig:
+    """Plain SGD steps on the CPU over rows in order: updates that tests can compare exactly."""
+    defaults = dict(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, learning_rate=0.1, optim="sgd",
+        max_steps=1, lr_scheduler_type="constant", report_to=[], save_strategy="no", logging_steps=1,
+        use_cpu=True, train_sampling_strategy="sequential", seqvcr_proj_dim=16, disable_tqdm=True,
+        eval_exact_match=False,
+    )  # fmt: skip
+    return SeqVCRConfig(**{**defaults, **overrides})
+
+
+def lora_arguments(**overrides) -> ModelArguments:
+    """`--use_peft` with rank 4 and no dropout, for the tiny models (the model name is only recorded)."""
+    return ModelArguments(**{"model_name_or_path": "tiny-llama", "use_peft": True, "lora_r": 4, "lora_alpha": 8,
+                             "lora_dropout": 0.0, **overrides})  # fmt: skip
+
+
+def tiny_llama(
+    tokenizer: PreTrainedTokenizerBase, *, hidden: int = 64, layers: int = 2, seed: int = 0, tied: bool = False
+):
     import torch
 
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128, tie_word_embeddings=tied,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )  # fmt: skip
     return LlamaForCausalLM(config)

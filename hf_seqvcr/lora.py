@@ -1,0 +1,73 @@
+"""LoRA / QLoRA through peft, set up so that Seq-VCR and the pause tokens still train and the adapter reloads exactly.
+
+Wrap last: add the pause tokens and attach the projection head first, then `get_lora_model`. peft then
+- trains the head as a `modules_to_save` copy (`get_peft_model` freezes every weight it does not adapt, and
+  `SeqVCRTrainer` refuses a frozen head);
+- trains only the pause rows of the resized input embedding (`trainable_token_indices`, which replaces those rows by
+  trained values); when the model ties its embeddings (`tie_word_embeddings`, as LLaMA-3.2-1B does) peft ties the
+  output embedding's rows to them;
+- is told to save the resized embedding matrices with the adapter (`saving_embedding_layers`): peft's "auto" looks
+  the base model's vocabulary up on the Hub to detect a resize and, offline, assumes none, which would leave the
+  new rows of an untied output embedding random when the adapter is reloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from torch import nn
+from transformers import PreTrainedModel
+
+from .model_config import ModelArguments
+from .projection import PROJECTOR_ATTRIBUTE, get_projector
+
+
+def lora_config(model_args: ModelArguments, pause_ids: Sequence[int], train_projector: bool) -> LoraConfig:
+    """The adapter: LoRA on `--lora_target_modules`, plus the head (when attached) and the pause-token rows."""
+    targets = model_args.lora_target_modules
+    return LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,  # peft knows the shorthand as a str
+        modules_to_save=[PROJECTOR_ATTRIBUTE] if train_projector else None,
+        trainable_token_indices=sorted(set(pause_ids)) or None,
+        task_type="CAUSAL_LM",
+    )
+
+
+def get_lora_model(
+    model: PreTrainedModel, model_args: ModelArguments, pause_ids: Sequence[int], *, gradient_checkpointing: bool
+) -> PeftModel:
+    """Wraps a model that already has its pause tokens and (for Seq-VCR) its projection head attached.
+
+    A 4-bit model is first made trainable by peft's `prepare_model_for_kbit_training` (fp32 norms, input grads).
+    """
+    if model_args.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    config = lora_config(model_args, pause_ids, train_projector=get_projector(model) is not None)
+    return get_peft_model(model, config)
+
+
+@contextmanager
+def saving_embedding_layers(model: nn.Module) -> Iterator[None]:
+    """Inside the block, a peft model that trains token rows (pause tokens were added, so the vocabulary was
+    resized) saves its embedding matrices too when `model.save_pretrained` is called.
+
+    `Trainer._save` calls `save_pretrained(output_dir, state_dict=..., is_main_process=...)` with no way to pass
+    peft's `save_embedding_layers`, so it is bound for the duration of the save. Other models are left untouched.
+    """
+    resized = isinstance(model, PeftModel) and any(
+        getattr(config, "trainable_token_indices", None) for config in model.peft_config.values()
+    )
+    if not resized:
+        yield
+        return
+    model.save_pretrained = functools.partial(type(model).save_pretrained, model, save_embedding_layers=True)
+    try:
+        yield
+    finally:
+        del model.save_pretrained

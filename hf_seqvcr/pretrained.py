@@ -1,0 +1,33 @@
+"""`load_pretrained`: a checkpoint trained with hf-seqvcr, ready to answer the way it was trained.
+
+The published files are plain transformers (the model card shows how to use them without this package);
+this helper only reads back what training recorded in `config.json` (`num_pause_tokens`, `seqvcr_method`)
+so prompts get the same pauses and answers are read the same way (after `####` for the `cot` method).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from .pause import PauseDataCollator, restore_pause_settings
+
+
+def load_pretrained(
+    repo_or_dir: str | os.PathLike, *, revision: str | None = None, **model_kwargs: Any
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, PauseDataCollator]:
+    """Model, tokenizer and the collator that builds its prompts, from a Hub repo id or a local directory.
+
+    `revision` (branch, tag or commit) applies to both; `model_kwargs` go to `from_pretrained` (e.g. `dtype`).
+    Pass the collator to `hf_seqvcr.predict_answers` / `evaluate_exact_match`.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(repo_or_dir, revision=revision)
+    model = AutoModelForCausalLM.from_pretrained(repo_or_dir, revision=revision, **model_kwargs)
+    collator = PauseDataCollator(
+        tokenizer,
+        num_pause_tokens=restore_pause_settings(model),
+        use_cot=getattr(model.config, "seqvcr_method", None) == "cot",
+    )
+    return model, tokenizer, collator
