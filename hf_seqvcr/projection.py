@@ -39,10 +39,11 @@ class SeqVCRProjector(nn.Module):
 
 
 def _make_head(hidden_size: int, proj_dim: int, proj_type: ProjectionType) -> nn.Module:
+    """The output layer has no bias: the statistics are centred over the batch, so a bias would never learn."""
     if proj_type == "linear":
-        return nn.Linear(hidden_size, proj_dim)
+        return nn.Linear(hidden_size, proj_dim, bias=False)
     if proj_type == "mlp":  # VICReg-style expander
-        return nn.Sequential(nn.Linear(hidden_size, proj_dim), nn.GELU(), nn.Linear(proj_dim, proj_dim))
+        return nn.Sequential(nn.Linear(hidden_size, proj_dim), nn.GELU(), nn.Linear(proj_dim, proj_dim, bias=False))
     raise ValueError(f"`seqvcr_proj_type` must be 'linear' or 'mlp', got {proj_type!r}.")
 
 
