@@ -19,13 +19,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from data_builders import load_task_dataset
 
 from .entropy import layerwise_entropy
 from .evaluation import evaluate_exact_match
-from .pause import PauseDataCollator, restore_pause_settings
+from .pause import PauseDataCollator
+from .pretrained import load_pretrained
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,10 +101,11 @@ def plot_lines(series: dict[str, list[float]], *, xlabel: str, ylabel: str, titl
 
 def diagnose_checkpoint(path: Path, examples: Dataset, args: argparse.Namespace, label: str) -> dict:
     """Entropy per layer (and, with --accuracy, exact match per answer position) of one checkpoint."""
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).to(args.device)
-    num_pause = restore_pause_settings(model) if args.num_pause_tokens is None else args.num_pause_tokens
-    collator = PauseDataCollator(tokenizer, num_pause_tokens=num_pause)
+    model, tokenizer, collator = load_pretrained(path)  # a CoT checkpoint sees question → cot #### answer
+    model.to(args.device)
+    if args.num_pause_tokens is not None:
+        collator = PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens, use_cot=collator.use_cot)
+    num_pause = collator.num_pause_tokens
     collator.check_columns(examples.column_names, argument="--dataset")
     loader = DataLoader(examples, batch_size=args.batch_size, collate_fn=collator)
     batches = tqdm(loader, desc=f"entropy {label}", unit="batch")
@@ -112,6 +113,7 @@ def diagnose_checkpoint(path: Path, examples: Dataset, args: argparse.Namespace,
         "checkpoint": str(path),
         "label": label,
         "num_pause_tokens": num_pause,
+        "use_cot": collator.use_cot,
         "entropy": layerwise_entropy(
             model, batches, alpha=args.alpha, positions=args.positions, max_tokens=args.max_tokens
         ),

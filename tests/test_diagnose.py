@@ -38,13 +38,14 @@ def dataset_dir(tmp_path_factory) -> Path:
     return write_dataset_dir(splits, tmp_path_factory.mktemp("data") / "mult_2x2", config_name="default", card=card)
 
 
-def save_checkpoint(path: Path, num_pause_tokens: int, seed: int) -> Path:
+def save_checkpoint(path: Path, num_pause_tokens: int, seed: int, method: str | None = None) -> Path:
     tokenizer = build_digit_tokenizer()
     torch.manual_seed(seed)
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=32, n_embd=16, n_layer=N_LAYER, n_head=2,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
     tokenizer, model = add_pause_tokens(tokenizer, GPT2LMHeadModel(config), num_pause_tokens)
+    model.config.seqvcr_method = method  # what recipes record; `cot` changes the inputs diagnose builds
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -92,6 +93,15 @@ def test_accuracy_plot(checkpoints, dataset_dir, tmp_path):
         assert 0.0 <= result["exact_match"] <= 1.0
         assert all(0.0 <= a <= 1.0 for a in result["position_accuracy"])
     assert_png(tmp_path / "position_accuracy.png")
+
+
+def test_a_cot_checkpoint_is_measured_on_its_chain_of_thought_inputs(dataset_dir, tmp_path):
+    cot = save_checkpoint(tmp_path / "cot", 0, seed=2, method="cot")
+    vanilla = save_checkpoint(tmp_path / "vanilla", 0, seed=2, method="vanilla")
+    report = run([cot, vanilla], dataset_dir, tmp_path / "out")
+    assert [entry["use_cot"] for entry in report["checkpoints"]] == [True, False]
+    # the " ####" the CoT target adds changes the answer-position tokens, so the same weights measure differently
+    assert report["checkpoints"][0]["entropy"] != report["checkpoints"][1]["entropy"]
 
 
 def test_missing_checkpoint_is_a_usage_error(dataset_dir, tmp_path, capsys):
