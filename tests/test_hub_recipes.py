@@ -11,7 +11,7 @@ import torch
 from datasets import Dataset
 from huggingface_hub import ModelCard
 from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load as load_safetensors
 from tiny import tiny_gpt2
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -83,7 +83,7 @@ def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys
     assert TEST_TOKEN.encode() not in published and TEST_TOKEN not in "".join(capsys.readouterr())
 
 
-def train_and_push_pause_model(tmp_path: Path, repo_id: str, lora: bool = False, **hub_args) -> None:
+def train_and_push_pause_model(tmp_path: Path, repo_id: str, lora: bool = False, **hub_args) -> SeqVCRTrainer:
     """One step of the `pause` method on a tiny model (optionally a LoRA adapter), then `trainer.push_to_hub()`."""
     tokenizer = build_digit_tokenizer()
     tokenizer, model = add_pause_tokens(tokenizer, tiny_gpt2(tokenizer), 1)
@@ -97,6 +97,7 @@ def train_and_push_pause_model(tmp_path: Path, repo_id: str, lora: bool = False,
     trainer.train()
     trainer.log({"test_exact_match": 0.5})
     trainer.push_to_hub()
+    return trainer
 
 
 def test_push_to_a_branch_leaves_main_alone(hub: LoopbackHub, tmp_path: Path) -> None:
@@ -109,10 +110,18 @@ def test_push_to_a_branch_leaves_main_alone(hub: LoopbackHub, tmp_path: Path) ->
     assert collator.num_pause_tokens == 1
 
 
-def test_lora_adapter_card_keeps_our_tags(hub: LoopbackHub, tmp_path: Path) -> None:
+def test_lora_adapter_reloads_from_the_hub_and_its_card_keeps_our_tags(hub: LoopbackHub, tmp_path: Path) -> None:
     """peft rewrites an adapter card's tags from the base model's `model_tags`; ours must survive it."""
     repo_id = new_repo_id("lora")
-    train_and_push_pause_model(tmp_path, repo_id, lora=True)
+    trainer = train_and_push_pause_model(tmp_path, repo_id, lora=True)
+    # the adapter reloads from the Hub onto a fresh base (its pause row drawn anew) with the trained logits
+    tokenizer = AutoTokenizer.from_pretrained(repo_id)
+    base = tiny_gpt2(build_digit_tokenizer())
+    base.resize_token_embeddings(len(tokenizer))
+    reloaded = PeftModel.from_pretrained(base, repo_id).eval()
+    ids = tokenizer("1 * 2<pause>", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, trainer.model.eval()(ids).logits)
     card = ModelCard(hub.repo(repo_id).head().files["README.md"].content.decode())
     assert card.data.library_name == "peft" and {"seq-vcr", "pause-tokens", "pause", "lora"} <= set(card.data.tags)
     assert "| `test_exact_match` | 0.5 |" in card.text and "a local dataset" in card.text
@@ -142,7 +151,7 @@ def test_missing_token_stops_before_any_work(hub, monkeypatch, tmp_path: Path) -
     mark = len(hub.requests)
     with pytest.raises(SystemExit, match=r"No Hugging Face token.*HF_TOKEN.*hf auth login"):
         main(DEMO, [*BUILD, *SMALL, "--output_dir", str(tmp_path), "--push_to_hub", "--hub_model_id", new_repo_id("x")])
-    assert hub.requests_since(mark) == [] and not (tmp_path / "dataset").exists()
+    assert hub.requests_since(mark) == [] and not (tmp_path / "_dataset").exists()
 
 
 def test_unreachable_hub_keeps_the_trained_model(hub, monkeypatch, tmp_path: Path) -> None:
