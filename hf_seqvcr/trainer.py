@@ -15,8 +15,8 @@ from transformers import Trainer
 from transformers.utils.hub import hf_api
 
 from .config import SeqVCRConfig
-from .evaluation import normalize_answer, predict_answers, score_answers
 from .distributed import global_seq_vcr_loss
+from .evaluation import normalize_answer, predict_answers, score_answers
 from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
