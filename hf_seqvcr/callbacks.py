@@ -14,7 +14,8 @@ import statistics
 
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from .entropy import Positions, layerwise_entropy
+from .entropy import layerwise_entropy
+from .pause import Positions
 
 
 def entropy_logs(values: list[float], prefix: str = "entropy") -> dict[str, float]:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Literal
-
 import torch
 
-Positions = Literal["answer", "all"]
-IGNORE_INDEX = -100
+from .pause import Positions, position_mask
 
 
 def matrix_entropy(reps: torch.Tensor, alpha: float = 1.0) -> float:
@@ -45,16 +42,6 @@ def matrix_entropy(reps: torch.Tensor, alpha: float = 1.0) -> float:
     if alpha == 1.0:
         return float(-(lam * lam.log()).sum())
     return float(torch.log((lam**alpha).sum()) / (1.0 - alpha))
-
-
-def _position_mask(batch: Mapping[str, torch.Tensor], positions: Positions) -> torch.Tensor:
-    """Boolean (B, T) mask of the tokens whose vectors enter the entropy."""
-    if positions == "answer":
-        if "labels" not in batch:
-            raise ValueError('positions="answer" needs "labels" in every batch; use positions="all" otherwise.')
-        return batch["labels"] != IGNORE_INDEX
-    mask = batch.get("attention_mask")
-    return torch.ones_like(batch["input_ids"], dtype=torch.bool) if mask is None else mask.bool()
 
 
 def _evenly_spaced(n: int, max_tokens: int | None) -> torch.Tensor | None:
@@ -90,7 +77,7 @@ def layerwise_entropy(
     per_layer: list[list[torch.Tensor]] = []
     try:
         for batch in batches:
-            mask = _position_mask(batch, positions).to(device)
+            mask = position_mask(batch, positions).to(device)
             if not mask.any():
                 continue
             inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask") if k in batch}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -11,6 +12,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 PAUSE_TOKEN = "<pause>"
 ANSWER_MARKER = "####"
 IGNORE_INDEX = -100
+Positions = Literal["answer", "all"]
 
 
 def pause_token_strings(num: int, distinct: bool = False) -> list[str]:
@@ -51,6 +53,19 @@ def pause_token_ids(tokenizer: PreTrainedTokenizerBase, num: int) -> list[int]:
         f"The tokenizer has no pause tokens for num_pause_tokens={num}; call "
         f"`add_pause_tokens(tokenizer, model, num={num})` before training or evaluating."
     )
+
+
+def position_mask(batch: Mapping[str, torch.Tensor], positions: Positions) -> torch.Tensor:
+    """Boolean (B, T) mask of the tokens a statistic looks at: the answer tokens (those with a label) or all real ones.
+
+    The regularizer (`seqvcr_positions`) and the entropy diagnostics select positions by the same rule.
+    """
+    if positions == "answer":
+        if "labels" not in batch:
+            raise ValueError('positions="answer" needs "labels" in every batch; use positions="all" otherwise.')
+        return batch["labels"] != IGNORE_INDEX
+    mask = batch.get("attention_mask")
+    return torch.ones_like(batch["input_ids"], dtype=torch.bool) if mask is None else mask.bool()
 
 
 def restore_pause_settings(model: PreTrainedModel) -> int:

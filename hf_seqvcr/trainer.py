@@ -21,7 +21,7 @@ from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
 from .model_card import final_metrics, render_model_card
-from .pause import IGNORE_INDEX, PauseDataCollator, pause_token_strings
+from .pause import PauseDataCollator, pause_token_strings, position_mask
 from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, detached_projector, get_projector
 
 
@@ -82,8 +82,7 @@ class SeqVCRMixin:
         ce, outputs = super().compute_loss(
             model, {**inputs, "output_hidden_states": layers}, True, num_items_in_batch
         )
-        mask = inputs["labels"] != IGNORE_INDEX if self.args.seqvcr_positions == "answer" else inputs["attention_mask"]
-        parts = self._regularizer(outputs[PROJECTIONS_KEY], mask.bool())
+        parts = self._regularizer(outputs[PROJECTIONS_KEY], position_mask(inputs, self.args.seqvcr_positions))
         # The Trainer divides the returned loss by the accumulation steps unless it is already normalised over the
         # whole accumulated batch; the regularizer is a per-micro-batch mean, so it needs that division either way.
         scaled_for_ga = self._loss_is_scaled_for_ga(num_items_in_batch)
