@@ -108,8 +108,7 @@ class SeqVCRConfig(TrainingArguments):
         if self.eval_max_new_tokens is not None and self.eval_max_new_tokens <= 0:
             raise ValueError(f"`eval_max_new_tokens` must be > 0, got {self.eval_max_new_tokens}.")
         super().__post_init__()
-        gathered = self.seqvcr_gather if self.seqvcr_gather is not None else self.world_size > 1
-        vcr_batch = self.per_device_train_batch_size * (self.world_size if gathered else 1)
+        vcr_batch = self.per_device_train_batch_size * (self.world_size if self.gathers_across_processes else 1)
         if self.use_seqvcr and self.seqvcr_covariance == "batch" and vcr_batch < 2:
             raise ValueError(
                 f"Seq-VCR estimates a covariance across the batch, so `per_device_train_batch_size` must be >= 2 "
@@ -117,3 +116,8 @@ class SeqVCRConfig(TrainingArguments):
                 "processes (`seqvcr_gather`), set `seqvcr_covariance='batch_positions'`, or turn the regularizer "
                 "off with `use_seqvcr=False`."
             )
+
+    @property
+    def gathers_across_processes(self) -> bool:
+        """`seqvcr_gather`, defaulting to on when training runs in more than one process."""
+        return self.seqvcr_gather if self.seqvcr_gather is not None else self.world_size > 1

@@ -94,10 +94,7 @@ class SeqVCRMixin:
 
     def _regularizer(self, projections: Sequence[torch.Tensor], mask: torch.Tensor) -> SeqVCRLossOutput:
         """Seq-VCR averaged over the regularized layers, over the global batch when gathering is on."""
-        gather = self.args.seqvcr_gather
-        if gather is None:
-            gather = self.accelerator.num_processes > 1
-        loss_fn = global_seq_vcr_loss if gather else seq_vcr_loss
+        loss_fn = global_seq_vcr_loss if self.args.gathers_across_processes else seq_vcr_loss
         per_layer = [
             loss_fn(
                 z,
