@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from .config import SeqVCRConfig
+if TYPE_CHECKING:
+    from .config import SeqVCRConfig
 
-METHODS = ("vanilla", "cot", "pause", "seqvcr", "seqvcr_pause")
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "vanilla": "plain training from question to answer, without chain of thought",
+    "cot": "training on the question followed by its chain of thought and the answer",
+    "pause": "training with pause tokens between question and answer",
+    "seqvcr": "training with the Seq-VCR regularizer (arXiv 2411.02344) added to the cross-entropy",
+    "seqvcr_pause": "training with the Seq-VCR regularizer and pause tokens between question and answer",
+}
+METHODS = tuple(METHOD_DESCRIPTIONS)
 DEFAULT_PAUSES = 2  # the paper's Pause(2)
+
+
+def uses_pauses(method: str) -> bool:
+    return method in ("pause", "seqvcr_pause")
+
+
+def uses_seqvcr(method: str) -> bool:
+    return method in ("seqvcr", "seqvcr_pause")
 
 
 def apply_method(args: SeqVCRConfig, method: str) -> tuple[SeqVCRConfig, bool]:
@@ -18,6 +35,5 @@ def apply_method(args: SeqVCRConfig, method: str) -> tuple[SeqVCRConfig, bool]:
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}.")
-    pauses = (args.num_pause_tokens or DEFAULT_PAUSES) if "pause" in method else 0
-    use_seqvcr = method.startswith("seqvcr")
-    return dataclasses.replace(args, use_seqvcr=use_seqvcr, num_pause_tokens=pauses), method == "cot"
+    pauses = (args.num_pause_tokens or DEFAULT_PAUSES) if uses_pauses(method) else 0
+    return dataclasses.replace(args, use_seqvcr=uses_seqvcr(method), num_pause_tokens=pauses), method == "cot"

@@ -8,18 +8,11 @@ the exact prompt layout (question, eos, pause tokens), the dataset revision and 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-Method = Literal["vanilla", "cot", "pause", "seqvcr", "seqvcr_pause"]
-METHOD_DESCRIPTIONS: dict[str, str] = {
-    "vanilla": "plain training from question to answer, without chain of thought",
-    "cot": "training on the question followed by its chain of thought and the answer",
-    "pause": "training with pause tokens between question and answer",
-    "seqvcr": "training with the Seq-VCR regularizer (arXiv 2411.02344) added to the cross-entropy",
-    "seqvcr_pause": "training with the Seq-VCR regularizer and pause tokens between question and answer",
-}
+from .methods import METHOD_DESCRIPTIONS, METHODS, uses_pauses, uses_seqvcr
+
 LIBRARY_TAGS = ["seq-vcr", "pause-tokens"]
 TIMING_SUFFIXES = ("_runtime", "_per_second")  # logged with every evaluation, but not results
 
@@ -39,7 +32,7 @@ def final_metrics(log_history: Sequence[Mapping[str, object]]) -> dict[str, floa
 
 def render_model_card(
     *,
-    method: Method,
+    method: str,
     seqvcr_hparams: Mapping[str, object],
     pause_tokens: Sequence[str],
     dataset_id: str | None,
@@ -58,14 +51,13 @@ def render_model_card(
     YAML `model-index`, which needs a dataset, and appear in the text only).
     """
     if method not in METHOD_DESCRIPTIONS:
-        raise ValueError(f"method={method!r} is not one of {list(get_args(Method))}.")
-    uses_pauses, uses_seqvcr = method in ("pause", "seqvcr_pause"), method.startswith("seqvcr")
-    if uses_pauses != bool(pause_tokens):
+        raise ValueError(f"method={method!r} is not one of {list(METHODS)}.")
+    if uses_pauses(method) != bool(pause_tokens):
         raise ValueError(
             f"pause_tokens={list(pause_tokens)!r} does not fit method={method!r}: "
             "give the pause tokens for 'pause' and 'seqvcr_pause', and none for the other methods."
         )
-    if uses_seqvcr and not seqvcr_hparams:
+    if uses_seqvcr(method) and not seqvcr_hparams:
         raise ValueError(f"method={method!r} needs seqvcr_hparams, the Seq-VCR settings used in training.")
 
     data = ModelCardData(
@@ -92,8 +84,8 @@ def render_model_card(
     )
     sections = [
         _summary(model_id, method, base_model, dataset_id, dataset_config, dataset_revision),
-        _seqvcr_section(seqvcr_hparams) if uses_seqvcr else "",
-        _pause_section(pause_tokens) if uses_pauses else "",
+        _seqvcr_section(seqvcr_hparams) if uses_seqvcr(method) else "",
+        _pause_section(pause_tokens) if uses_pauses(method) else "",
         _table("Evaluation", "Final evaluation metrics.", "metric", {k: f"{v:.6g}" for k, v in eval_metrics.items()})
         if eval_metrics
         else "",
