@@ -153,13 +153,14 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
             processing_class=tokenizer,
         )
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    scores = trainer.exact_match(_first(data[script_args.test_split], script_args.max_test_samples))
+    test = _first(data[script_args.test_split], script_args.max_test_samples)
+    scores = trainer.exact_match(test)
     trainer.log({f"test_{k}": v for k, v in scores.items() if not isinstance(v, list)})
     results = {
         "method": script_args.method,
         "dataset": script_args.dataset_name or script_args.build_dataset,
         "model": model_args.model_name_or_path or f"scratch:{model_args.model_config}",
-        "num_test_examples": min(len(data[script_args.test_split]), script_args.max_test_samples or 10**12),
+        "num_test_examples": len(test),
         **{f"test_{k}": v for k, v in scores.items()},
         **train_result.metrics,
     }
