@@ -71,14 +71,7 @@ def test_bad_flags_are_reported_before_any_work(tmp_path, capsys, argv, message)
 
 def test_unreadable_dataset_path_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        main(_without_build(tmp_path), ["--dataset_name", str(tmp_path / "missing"), "--output_dir", str(tmp_path)])
-
-
-def _without_build(tmp_path: Path) -> Path:
-    """The demo config minus its `build_dataset`, so `--dataset_name` alone chooses the data."""
-    config = tmp_path / "demo.yaml"
-    config.write_text("\n".join(l for l in DEMO.read_text().splitlines() if not l.startswith("build_dataset")))
-    return config
+        main(DEMO, ["--dataset_name", str(tmp_path / "missing"), "--output_dir", str(tmp_path)])
 
 
 def test_builder_errors_stop_the_recipe(tmp_path):
