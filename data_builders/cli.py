@@ -81,10 +81,8 @@ def run_builder(
         parser.error("--private and --revision only apply to an upload; add --push-to-hub REPO_ID or drop them")
     try:
         if args.push_to_hub:
-            try:
-                from hf_seqvcr import hub  # lazy: only the push needs it
-            except ImportError as error:
-                parser.error(f"--push-to-hub needs hf_seqvcr.hub, which does not import ({error}); drop --push-to-hub")
+            from hf_seqvcr import hub  # lazy: building data never needs the Hub client
+
             hub.validate_repo_id(args.push_to_hub)
         check()
         check_output_dir(args.output_dir, config_name)
