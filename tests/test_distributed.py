@@ -3,20 +3,16 @@ DDP's averaged gradients of CE + gathered Seq-VCR equal the single-process gradi
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from distributed_worker import build_model
+from launch import torchrun
 from hf_seqvcr.distributed import gather_across_processes, global_seq_vcr_loss
 from hf_seqvcr.losses import seq_vcr_loss
 
-REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
 WORLD_SIZE = 2
 LAMBDA_COV = 0.5  # large enough that the covariance term shapes the gradients
@@ -63,12 +59,6 @@ def _concatenated(case: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
     return z, torch.cat([_pad_positions(m, positions) for m in masks])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def inputs() -> dict:
     g = torch.Generator().manual_seed(1)
@@ -84,14 +74,7 @@ def ranks(inputs: dict, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Launches the worker once under torchrun (gloo on loopback) and loads every rank's results."""
     directory = tmp_path_factory.mktemp("distributed")
     torch.save(inputs, directory / "inputs.pt")
-    pythonpath = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath}
-    command = [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={WORLD_SIZE}",
-        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(WORKER), str(directory),
-    ]  # fmt: skip
-    run = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, f"torchrun failed:\n{run.stdout}\n{run.stderr}"
+    torchrun(WORKER, directory, nproc=WORLD_SIZE)
     return [torch.load(directory / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
 
 

@@ -4,31 +4,20 @@ the global batch (METHOD.md §1). Also with LoRA + activation checkpointing unde
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from test_distributed import _free_port
+from launch import torchrun
 from trainer_worker import ROWS, one_step_update
 
-REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("trainer_worker.py")
 
 
 @pytest.fixture(scope="module")
 def two_process_updates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, torch.Tensor]]:
     directory = tmp_path_factory.mktemp("multiprocess_trainer")
-    pythonpath = os.pathsep.join([str(REPO), str(WORKER.parent), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath}
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}", str(WORKER), str(directory),
-    ]  # fmt: skip
-    run = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, f"torchrun failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
+    torchrun(WORKER, directory)
     return torch.load(directory / "updates.pt")
 
 
