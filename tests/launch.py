@@ -25,3 +25,11 @@ def torchrun(worker: Path, directory: Path, nproc: int = 2) -> None:
     ]  # fmt: skip
     run = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"torchrun failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
+
+
+def accelerate_launch(config_file: str, recipe: str, *args: str) -> subprocess.CompletedProcess:
+    """`accelerate launch --config_file CONFIG RECIPE ARGS` from the repository root, as the README runs recipes."""
+    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", config_file, recipe, *args]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-5000:]
+    return run

@@ -3,17 +3,13 @@ pretrained LLaMA with tied embeddings through the shipped LLaMA-3.2-1B config (S
 without unused-parameter search), with activation checkpointing on."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from launch import accelerate_launch
 from safetensors.torch import load_file
 from tiny import tiny_llama
 
 from hf_seqvcr import build_digit_tokenizer
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -24,18 +20,15 @@ def test_two_process_lora_recipe_with_activation_checkpointing(tmp_path):
     tiny_llama(tokenizer, tied=True).save_pretrained(base)
     tokenizer.save_pretrained(base)
     output = tmp_path / "run"
-    command = [
-        str(Path(sys.executable).parent / "accelerate"), "launch",
-        "--config_file", "recipes/accelerate_configs/cpu_ddp.yaml", "recipes/multiplication.py",
+    accelerate_launch(
+        "recipes/accelerate_configs/cpu_ddp.yaml", "recipes/multiplication.py",
         "--config", "recipes/multiplication/llama32_1b_lora_5x5.yaml", "--use_cpu", "true",
         "--model_name_or_path", str(base), "--output_dir", str(output),
         "--build_dataset", "multiplication --digits 2 --train-size 64 --validation-size 8 --test-size 8",
         "--max_train_samples", "32", "--max_test_samples", "8", "--max_steps", "2", "--save_steps", "1",
         "--per_device_train_batch_size", "4", "--seqvcr_proj_dim", "32", "--lora_r", "4",
         "--eval_strategy", "no", "--logging_steps", "1", "--report_to", "none", "--activation_checkpointing", "true",
-    ]  # fmt: skip
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-5000:]
+    )  # fmt: skip
     results = json.loads((output / "results.json").read_text())
     assert results["method"] == "seqvcr_pause" and results["num_test_examples"] == 8
     final = load_file(output / "adapter_model.safetensors")

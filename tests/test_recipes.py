@@ -1,11 +1,10 @@
 """Recipes: YAML + flags parsing, the five methods, bad input before work, and one run under `accelerate launch`."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from launch import accelerate_launch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
@@ -82,13 +81,9 @@ def test_builder_errors_stop_the_recipe(tmp_path):
 
 def test_accelerate_launch_runs_a_recipe_end_to_end(tmp_path):
     output = tmp_path / "run"
-    command = [
-        str(Path(sys.executable).parent / "accelerate"), "launch",
-        "--config_file", "recipes/accelerate_configs/cpu.yaml", "recipes/multiplication.py",
-        *TINY_RUN, "--output_dir", str(output),
-    ]  # fmt: skip
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = accelerate_launch(
+        "recipes/accelerate_configs/cpu.yaml", "recipes/multiplication.py", *TINY_RUN, "--output_dir", str(output)
+    )
     assert "exact match" in run.stdout and str(output) in run.stdout
     results = json.loads((output / "results.json").read_text())
     assert results["method"] == "seqvcr_pause" and results["num_test_examples"] == 10
