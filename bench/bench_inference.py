@@ -24,6 +24,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from data_builders import from_line
 from hf_seqvcr import PauseDataCollator, add_pause_tokens, build_digit_tokenizer
 from hf_seqvcr.evaluation import generate_answers
 from timing import (  # bench/ is on sys.path when run as a script
@@ -46,12 +47,7 @@ PAPER = {("4×4", "Pause(2)"): 0.95, ("5×5", "Pause(2)"): 0.91, ("4×4", "CoT")
 
 def load_rows(path: Path, count: int) -> list[dict[str, str]]:
     """The first `count` lines of a Deng et al. file, each `question||cot #### answer`."""
-    rows = []
-    for line in path.read_text().splitlines()[:count]:
-        question, target = line.split("||", 1)
-        cot, answer = target.rsplit(" #### ", 1)
-        rows.append({"question": question.strip(), "cot": cot.strip(), "answer": answer.strip()})
-    return rows
+    return [from_line(line) for line in path.read_text().splitlines()[:count]]
 
 
 def build_model(tokenizer: PreTrainedTokenizerBase) -> GPT2LMHeadModel:

@@ -8,6 +8,6 @@ out like a Hub dataset repo; ``load_task_dataset`` reads such a directory or a H
 from .card import dataset_card
 from .dataset_dir import write_dataset_dir
 from .loading import is_hub_dataset, load_task_dataset
-from .schema import COLUMNS, FEATURES, SPLITS, to_line
+from .schema import COLUMNS, FEATURES, SPLITS, from_line, to_line
 
-__all__ = ["COLUMNS", "FEATURES", "SPLITS", "dataset_card", "is_hub_dataset", "load_task_dataset", "to_line", "write_dataset_dir"]
+__all__ = ["COLUMNS", "FEATURES", "SPLITS", "dataset_card", "from_line", "is_hub_dataset", "load_task_dataset", "to_line", "write_dataset_dir"]

@@ -22,7 +22,7 @@ from datasets import DatasetDict
 
 from .cli import add_common_arguments, run_builder
 from .distinct import Example
-from .schema import SPLITS, make_split
+from .schema import SPLITS, from_line, make_split
 
 VARIANTS = ("aug", "original")
 DEFAULT_INPUT_DIRS = {"aug": Path("../shared/data/implicit_cot/gsm8k"), "original": Path("../shared/data/gsm8k")}
@@ -38,12 +38,9 @@ def normalize_answer(answer: str) -> str:
 
 
 def parse_deng_line(line: str) -> Example:
-    """(question, cot, answer) of ``question||cot #### answer``."""
-    question, separator, rest = line.partition("||")
-    cot, marker, answer = rest.rpartition(" #### ")
-    if not separator or not marker:
-        raise ValueError(f"{line[:80]!r} is not 'question||cot #### answer'")
-    return question, cot, normalize_answer(answer)
+    """(question, cot, answer) of ``question||cot #### answer``, the answer normalised."""
+    row = from_line(line)
+    return row["question"], row["cot"], normalize_answer(row["answer"])
 
 
 def parse_original_record(record: dict) -> Example:

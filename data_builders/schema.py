@@ -22,6 +22,15 @@ def to_line(row: dict[str, str]) -> str:
     return f"{row['question']}||{row['cot']} #### {row['answer']}"
 
 
+def from_line(line: str) -> dict[str, str]:
+    """The row of a line in Deng et al.'s text format; the inverse of `to_line`."""
+    question, separator, rest = line.partition("||")
+    cot, marker, answer = rest.rpartition(" #### ")
+    if not separator or not marker:
+        raise ValueError(f"{line[:80]!r} is not 'question||cot #### answer'")
+    return {"question": question, "cot": cot, "answer": answer}
+
+
 def make_split(
     question: Sequence[str] | pa.Array | pa.ChunkedArray,
     cot: Sequence[str] | pa.Array | pa.ChunkedArray,
