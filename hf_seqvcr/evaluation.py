@@ -33,7 +33,11 @@ def generate_answers(
     max_new_tokens: int = 32,
     show_progress: bool = False,
 ) -> list[str]:
-    """Greedy continuations of `question <eos> [pauses]`, decoded without special tokens."""
+    """Greedy continuations of `question <eos> [pauses]`, decoded as generated up to the first eos.
+
+    Special tokens are kept: a `<pause>` the model writes inside its answer is part of what it answered, and
+    scoring a cleaned copy would count it as right.
+    """
     tokenizer = collator.tokenizer
     device = next(model.parameters()).device
     was_training = model.training
@@ -57,9 +61,13 @@ def generate_answers(
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        answers.extend(tokenizer.batch_decode(output[:, width:], skip_special_tokens=True))
+        answers.extend(tokenizer.decode(_until_eos(ids, tokenizer.eos_token_id)) for ids in output[:, width:].tolist())
     model.train(was_training)
     return answers
+
+
+def _until_eos(ids: list[int], eos_token_id: int) -> list[int]:
+    return ids[: ids.index(eos_token_id)] if eos_token_id in ids else ids
 
 
 def score_answers(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float | list[float]]:

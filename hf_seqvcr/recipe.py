@@ -15,6 +15,7 @@ from importlib import import_module
 from pathlib import Path
 
 from datasets import DatasetDict
+from transformers import set_seed
 
 from .config import SeqVCRConfig
 from .hub import HubPublishError, publish_errors, push_token, validate_repo_id
@@ -130,6 +131,7 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
             raise ValueError(f"The dataset has no {script_args.eval_split!r} split for evaluation during "
                              f"training (splits: {list(data)}); pass `--eval_split` or `--eval_strategy no`.")  # fmt: skip
         eval_dataset = _first(data[script_args.eval_split], script_args.max_eval_samples)
+    set_seed(training_args.seed)  # the model's initial weights are drawn here, before the Trainer seeds anything
     model, tokenizer = load_model_and_tokenizer(model_args)
     tokenizer, model = add_pause_tokens(
         tokenizer, model, training_args.num_pause_tokens, distinct=training_args.distinct_pause_embeddings
@@ -153,6 +155,7 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
             processing_class=tokenizer,
         )
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_state()  # trainer_state.json: the logged losses and metrics of the whole run
     test = _first(data[script_args.test_split], script_args.max_test_samples)
     scores = trainer.exact_match(test)
     trainer.log({f"test_{k}": v for k, v in scores.items() if not isinstance(v, list)})

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 import torch
 from accelerate.utils import gather_object
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, set_seed
 from transformers.utils.hub import hf_api
 
 from .config import SeqVCRConfig
@@ -51,6 +51,7 @@ class SeqVCRMixin:
                     if getattr(split, "column_names", None) is not None:
                         data_collator.check_columns(split.column_names, argument=name)
         if args.use_seqvcr:
+            set_seed(args.seed)  # the head's initial weights: the Trainer seeds only after they are drawn
             self._attach_projector(model, args)
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip

@@ -4,7 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from launch import accelerate_launch
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
@@ -93,3 +95,18 @@ def test_accelerate_launch_runs_a_recipe_end_to_end(tmp_path):
     assert restore_pause_settings(model) == 2 and len(pause_token_ids(tokenizer, 2)) == 2
     # the dataset a run built stays, and a rerun of the same build reuses it instead of failing
     assert (output / "_dataset" / "README.md").is_file()
+
+
+def test_same_seed_gives_a_bit_identical_run_and_another_seed_does_not(tmp_path):
+    def run(name: str, seed: int) -> tuple[list[float], dict]:
+        output = tmp_path / name
+        main(DEMO, [*TINY_RUN, "--output_dir", str(output), "--seed", str(seed), "--report_to", "none"])
+        history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+        return [entry["loss"] for entry in history if "loss" in entry], load_file(output / "model.safetensors")
+
+    losses, weights = run("a", 0)
+    same_losses, same_weights = run("b", 0)
+    other_losses, other_weights = run("c", 1)
+    assert len(losses) == 2 and losses == same_losses
+    assert weights.keys() == same_weights.keys() and all(torch.equal(weights[k], same_weights[k]) for k in weights)
+    assert losses != other_losses and not torch.equal(weights["transformer.wte.weight"], other_weights["transformer.wte.weight"])
