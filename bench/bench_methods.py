@@ -131,7 +131,7 @@ def train(method: str, config: Path, args: argparse.Namespace) -> dict:
 
 def diagnose(args: argparse.Namespace, data: Path) -> dict[str, list[float]]:
     """Per-layer entropy of every checkpoint on the test split, one `seqvcr-diagnose` call; also draws the plot."""
-    from hf_seqvcr.diagnose import main as run_diagnose
+    from hf_seqvcr.scripts.diagnose import main as run_diagnose
 
     out = args.output_dir / "diagnose"
     run_diagnose(["--checkpoints", *(str(args.output_dir / m) for m in args.methods), "--labels", *args.methods,

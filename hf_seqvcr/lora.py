@@ -16,16 +16,26 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from torch import nn
 from transformers import PreTrainedModel
 
-from .model_config import ModelArguments
 from .projection import PROJECTOR_ATTRIBUTE, get_projector
 
 
-def lora_config(model_args: ModelArguments, pause_ids: Sequence[int], train_projector: bool) -> LoraConfig:
+class LoraSettings(Protocol):
+    """The LoRA fields of the pipeline's `ModelArguments` (`--lora_r`, …), or anything else that has them."""
+
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    lora_target_modules: list[str] | None
+    load_in_4bit: bool
+
+
+def lora_config(model_args: LoraSettings, pause_ids: Sequence[int], train_projector: bool) -> LoraConfig:
     """The adapter: LoRA on `--lora_target_modules`, plus the head (when attached) and the pause-token rows."""
     targets = model_args.lora_target_modules
     return LoraConfig(
@@ -40,7 +50,7 @@ def lora_config(model_args: ModelArguments, pause_ids: Sequence[int], train_proj
 
 
 def get_lora_model(
-    model: PreTrainedModel, model_args: ModelArguments, pause_ids: Sequence[int], *, gradient_checkpointing: bool
+    model: PreTrainedModel, model_args: LoraSettings, pause_ids: Sequence[int], *, gradient_checkpointing: bool
 ) -> PeftModel:
     """Wraps a model that already has its pause tokens and (for Seq-VCR) its projection head attached.
 

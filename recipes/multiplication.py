@@ -6,7 +6,7 @@
 
 from pathlib import Path
 
-from hf_seqvcr.recipe import main
+from hf_seqvcr.scripts.train import main
 
 if __name__ == "__main__":
     main(default_config=Path(__file__).parent / "multiplication" / "demo.yaml")

@@ -20,7 +20,7 @@ from transformers.utils.hub import hf_api
 from data_builders import load_task_dataset, multiplication
 from hf_seqvcr import SeqVCRConfig, SeqVCRTrainer, add_pause_tokens, evaluate_exact_match, load_pretrained
 from hf_seqvcr.model_card import final_metrics
-from hf_seqvcr.recipe import main, parse
+from hf_seqvcr.scripts.train import main, parse
 from hf_seqvcr.tokenizer import build_digit_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
 from hf_seqvcr.methods import METHODS, apply_method
-from hf_seqvcr.model_config import ModelArguments
-from hf_seqvcr.parser import SeqVCRParser
-from hf_seqvcr.recipe import ScriptArguments, main, parse
+from hf_seqvcr.scripts.models import ModelArguments
+from hf_seqvcr.scripts.parser import SeqVCRParser
+from hf_seqvcr.scripts.train import ScriptArguments, main, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "multiplication" / "demo.yaml"

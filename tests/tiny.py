@@ -9,7 +9,7 @@ from datasets import Dataset
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from hf_seqvcr import SeqVCRConfig
-from hf_seqvcr.model_config import ModelArguments
+from hf_seqvcr.scripts.models import ModelArguments
 
 
 def sgd_config(tmp_path: Path, **overrides) -> SeqVCRConfig:

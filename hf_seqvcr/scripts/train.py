@@ -17,15 +17,15 @@ from pathlib import Path
 from datasets import DatasetDict
 from transformers import set_seed
 
-from .config import SeqVCRConfig
-from .hub import HubPublishError, publish_errors, push_token, validate_repo_id
-from .lora import get_lora_model
-from .methods import METHODS, apply_method
-from .model_config import ModelArguments, load_model_and_tokenizer
+from ..config import SeqVCRConfig
+from ..hub import HubPublishError, publish_errors, push_token, validate_repo_id
+from ..lora import get_lora_model
+from ..methods import METHODS, apply_method
+from ..pause import PauseDataCollator, add_pause_tokens, pause_token_ids
+from ..projection import attach_projector
+from ..trainer import SeqVCRTrainer
+from .models import ModelArguments, load_model_and_tokenizer
 from .parser import SeqVCRParser
-from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids
-from .projection import attach_projector
-from .trainer import SeqVCRTrainer
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 
 from data_builders import load_task_dataset
 
-from .entropy import layerwise_entropy
-from .evaluation import evaluate_exact_match
-from .pause import PauseDataCollator
-from .pretrained import load_pretrained
+from ..entropy import layerwise_entropy
+from ..evaluation import evaluate_exact_match
+from ..pause import PauseDataCollator
+from ..pretrained import load_pretrained
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -16,7 +16,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from .tokenizer import build_digit_tokenizer
+from ..tokenizer import build_digit_tokenizer
 
 logger = logging.getLogger(__name__)
 
