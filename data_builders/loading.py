@@ -10,11 +10,9 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from hf_seqvcr.dataset_card import card_metadata
+from hf_seqvcr.schema import ANSWER_ONLY_COLUMNS
 
 from .dataset_dir import README
-
-REQUIRED_COLUMNS = ("question", "answer")
-
 
 def load_task_dataset(
     source: str | os.PathLike, config_name: str | None = None, revision: str | None = None
@@ -38,7 +36,7 @@ def load_task_dataset(
     else:
         dataset = _load_hub(source, config_name, revision)
     for split, split_dataset in dataset.items():
-        missing = [column for column in REQUIRED_COLUMNS if column not in split_dataset.column_names]
+        missing = [column for column in ANSWER_ONLY_COLUMNS if column not in split_dataset.column_names]
         if missing:
             raise ValueError(
                 f"source={source!r} split {split!r} has no column(s) {missing} "

@@ -1,7 +1,6 @@
-"""The one row schema every task shares, so training recipes never special-case a task.
+"""Splits in the row schema of `hf_seqvcr.schema` (re-exported here), and Deng et al.'s one-line text format.
 
-A row is three strings: ``question``, ``cot`` (the chain of thought, possibly empty) and ``answer``.
-Joined as ``f"{question}||{cot} #### {answer}"`` they give Deng et al.'s one-line text format.
+Joined as ``question||cot #### answer`` a row gives Deng et al.'s line format.
 """
 
 from __future__ import annotations
@@ -10,22 +9,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-from datasets import Dataset, DatasetDict, Features, Value
+from datasets import Dataset, DatasetDict
 
-COLUMNS = ("question", "cot", "answer")
-FEATURES = Features({name: Value("string") for name in COLUMNS})
+from hf_seqvcr.schema import ANSWER_MARKER, COLUMNS, FEATURES, cot_target
+
 SPLITS = ("train", "validation", "test")
 
 
 def to_line(row: dict[str, str]) -> str:
     """The row in Deng et al.'s text format: ``question||cot #### answer``."""
-    return f"{row['question']}||{row['cot']} #### {row['answer']}"
+    return f"{row['question']}||{cot_target(row)}"
 
 
 def from_line(line: str) -> dict[str, str]:
     """The row of a line in Deng et al.'s text format; the inverse of `to_line`."""
     question, separator, rest = line.partition("||")
-    cot, marker, answer = rest.rpartition(" #### ")
+    cot, marker, answer = rest.rpartition(f" {ANSWER_MARKER} ")
     if not separator or not marker:
         raise ValueError(f"{line[:80]!r} is not 'question||cot #### answer'")
     return {"question": question, "cot": cot, "answer": answer}

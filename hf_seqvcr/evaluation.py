@@ -8,7 +8,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from .pause import ANSWER_MARKER, PauseDataCollator
+from .pause import PauseDataCollator
+from .schema import ANSWER_MARKER
 
 
 def normalize_answer(text: str) -> str:

@@ -9,8 +9,9 @@ from typing import Literal
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .schema import cot_target, required_columns
+
 PAUSE_TOKEN = "<pause>"
-ANSWER_MARKER = "####"
 IGNORE_INDEX = -100
 Positions = Literal["answer", "all"]
 
@@ -98,7 +99,7 @@ class PauseDataCollator:
 
     @property
     def required_columns(self) -> tuple[str, ...]:
-        return ("question", "cot", "answer") if self.use_cot else ("question", "answer")
+        return required_columns(self.use_cot)
 
     def check_columns(self, columns: Sequence[str], argument: str = "dataset") -> None:
         """Fail before training, not at the first batch, when rows lack the fields the collator reads."""
@@ -115,7 +116,7 @@ class PauseDataCollator:
         return question_ids + [self.tokenizer.eos_token_id] + self._pause_ids
 
     def target_text(self, row: Mapping[str, str]) -> str:
-        return f"{row['cot']} {ANSWER_MARKER} {row['answer']}" if self.use_cot else row["answer"]
+        return cot_target(row) if self.use_cot else row["answer"]
 
     def target_ids(self, row: Mapping[str, str]) -> list[int]:
         return self.tokenizer(self.target_text(row), add_special_tokens=False)["input_ids"] + [
