@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
+from typing import get_args
 
 from transformers import TrainingArguments
+
+from .losses import CovarianceMode
+from .pause import Positions
+from .projection import ProjectionType
 
 
 @dataclass
@@ -34,7 +41,7 @@ class SeqVCRConfig(TrainingArguments):
     seqvcr_proj_type: str = field(
         default="linear",
         metadata={"help": "Projection head: 'linear' (one layer, the paper's 'projection layer') or 'mlp' "
-                  "(Linear-GELU-Linear, VICReg-style).", "choices": ["linear", "mlp"]},
+                  "(Linear-GELU-Linear, VICReg-style).", "choices": list(get_args(ProjectionType))},
     )
     seqvcr_layers: list[int] = field(
         default_factory=lambda: [-1],
@@ -45,13 +52,13 @@ class SeqVCRConfig(TrainingArguments):
         default="batch",
         metadata={"help": "'batch': one covariance across the batch per position (paper default); "
                   "'batch_positions': one covariance over all batch × position vectors.",
-                  "choices": ["batch", "batch_positions"]},
+                  "choices": list(get_args(CovarianceMode))},
     )
     seqvcr_positions: str = field(
         default="all",
         metadata={"help": "Which token positions the regularizer sees: 'all' real tokens, or only 'answer' "
                   "positions (labels != -100). In 'batch' mode a position counts only if every row has one there.",
-                  "choices": ["all", "answer"]},
+                  "choices": list(get_args(Positions))},
     )
     seqvcr_gather: bool | None = field(
         default=None,
@@ -88,19 +95,19 @@ class SeqVCRConfig(TrainingArguments):
     def __post_init__(self) -> None:
         if isinstance(self.seqvcr_layers, int):
             self.seqvcr_layers = [self.seqvcr_layers]
-        for name in ("seqvcr_lambda_var", "seqvcr_lambda_cov", "seqvcr_eps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}; pass a non-negative value.")
+        for name in ("seqvcr_lambda_var", "seqvcr_lambda_cov"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"`{name}` must be a finite number >= 0, got {value}; pass e.g. the paper's value.")
+        if not (math.isfinite(self.seqvcr_eps) and self.seqvcr_eps > 0):
+            raise ValueError(
+                f"`seqvcr_eps` must be a finite number > 0, got {self.seqvcr_eps}: the variance hinge takes "
+                "sqrt(var + eps), whose gradient is infinite at a dimension with zero variance (e.g. a constant first "
+                "token), which turns every weight into NaN. Pass VICReg's 1e-4."
+            )
         if self.seqvcr_proj_dim <= 0:
             raise ValueError(f"`seqvcr_proj_dim` must be > 0, got {self.seqvcr_proj_dim} (the paper uses 2048).")
-        if self.seqvcr_proj_type not in ("linear", "mlp"):
-            raise ValueError(f"`seqvcr_proj_type` must be 'linear' or 'mlp', got {self.seqvcr_proj_type!r}.")
-        if self.seqvcr_covariance not in ("batch", "batch_positions"):
-            raise ValueError(
-                f"`seqvcr_covariance` must be 'batch' or 'batch_positions', got {self.seqvcr_covariance!r}."
-            )
-        if self.seqvcr_positions not in ("all", "answer"):
-            raise ValueError(f"`seqvcr_positions` must be 'all' or 'answer', got {self.seqvcr_positions!r}.")
+        self._check_choices()
         if not self.seqvcr_layers:
             raise ValueError("`seqvcr_layers` is empty; pass at least one index, e.g. -1 for the last layer.")
         if self.num_pause_tokens < 0:
@@ -116,6 +123,13 @@ class SeqVCRConfig(TrainingArguments):
                 "processes (`seqvcr_gather`), set `seqvcr_covariance='batch_positions'`, or turn the regularizer "
                 "off with `use_seqvcr=False`."
             )
+
+    def _check_choices(self) -> None:
+        """Each of our fields with `choices` in its metadata holds one of them (the CLI checks flags, this checks code)."""
+        for spec in dataclasses.fields(SeqVCRConfig):
+            choices = spec.metadata.get("choices")
+            if spec.name in SeqVCRConfig.__annotations__ and choices and getattr(self, spec.name) not in choices:
+                raise ValueError(f"`{spec.name}` must be one of {choices}, got {getattr(self, spec.name)!r}.")
 
     @property
     def gathers_across_processes(self) -> bool:

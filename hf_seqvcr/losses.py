@@ -74,7 +74,8 @@ def _variance_covariance(groups: torch.Tensor, *, eps: float, method: Covariance
     """Mean std hinge and Σ_g Σ_{k≠k'} C_g[k,k']² / (G·d) for G groups of n samples of dimension d.
 
     ‖C‖_F² = ‖Zcᵀ Zc‖_F² / (n−1)² = ‖Zc Zcᵀ‖_F² / (n−1)², so the n×n Gram matrix gives the same number as
-    the d×d covariance in O(n²d) instead of O(nd²).
+    the d×d covariance in O(n²d) instead of O(nd²). The Gram form subtracts the diagonal from ‖C‖_F², which is
+    exact enough while n < d (the off-diagonal mass dominates); "auto" takes the literal form otherwise.
     """
     num_groups, n, d = groups.shape
     centred = groups - groups.mean(dim=1, keepdim=True)
@@ -83,8 +84,10 @@ def _variance_covariance(groups: torch.Tensor, *, eps: float, method: Covariance
     use_gram = method == "gram" or (method == "auto" and n < d)
     if use_gram:
         frobenius_sq = (centred @ centred.transpose(1, 2)).pow(2).sum(dim=(1, 2)) / (n - 1) ** 2
-    else:
-        frobenius_sq = (centred.transpose(1, 2) @ centred).pow(2).sum(dim=(1, 2)) / (n - 1) ** 2
-    off_diagonal_sq = frobenius_sq - var.pow(2).sum(dim=1)
+        off_diagonal_sq = frobenius_sq - var.pow(2).sum(dim=1)
+    else:  # the diagonal is zeroed, not subtracted: when n ≫ d it dwarfs the rest and the difference loses fp32 digits
+        covariance_matrix = centred.transpose(1, 2) @ centred / (n - 1)
+        off_diagonal = covariance_matrix.masked_fill(torch.eye(d, dtype=torch.bool, device=groups.device), 0.0)
+        off_diagonal_sq = off_diagonal.pow(2).sum(dim=(1, 2))
     covariance = off_diagonal_sq.sum() / (num_groups * d)
     return variance, covariance
