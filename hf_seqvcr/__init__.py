@@ -18,6 +18,12 @@ _EXPORTS = {
     "evaluate_exact_match": "evaluation",
     "predict_answers": "evaluation",
     "get_lora_model": "lora",
+    "LoopRegularizerOutput": "loop_regularizer",
+    "loop_regularizer": "loop_regularizer",
+    "LoopLayout": "looped",
+    "load_looped": "looped",
+    "loop_model": "looped",
+    "looped_from_config": "looped",
     "SeqVCRLossOutput": "losses",
     "seq_vcr_loss": "losses",
     "PauseDataCollator": "pause",
@@ -51,6 +57,8 @@ if TYPE_CHECKING:
     from .entropy import layerwise_entropy, matrix_entropy
     from .evaluation import evaluate_exact_match, predict_answers
     from .lora import get_lora_model
+    from .loop_regularizer import LoopRegularizerOutput, loop_regularizer
+    from .looped import LoopLayout, load_looped, loop_model, looped_from_config
     from .losses import SeqVCRLossOutput, seq_vcr_loss
     from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
     from .pretrained import load_pretrained
