@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,13 +28,32 @@ def uses_seqvcr(method: str) -> bool:
     return method in ("seqvcr", "seqvcr_pause")
 
 
-def apply_method(args: SeqVCRConfig, method: str) -> tuple[SeqVCRConfig, bool]:
-    """`args` with the regularizer and pauses set for `method`, and whether to train on the chain of thought.
+def uses_cot(method: str) -> bool:
+    return method == "cot"
+
+
+def apply_method(args: SeqVCRConfig, method: str, *, given: Collection[str] = ()) -> SeqVCRConfig:
+    """`args` with the regularizer and pauses that `method` implies: the method is the one source of truth.
 
     vanilla: question → answer; cot: question → cot #### answer; pause: pauses, no CoT; seqvcr: regularizer;
-    seqvcr_pause: both. Pause methods keep a user-chosen `num_pause_tokens`, else use 2.
+    seqvcr_pause: both. `given` names the settings the user chose explicitly (flags, config file): a pause method
+    keeps a chosen `num_pause_tokens` (else 2); a chosen `use_seqvcr` or `num_pause_tokens` that contradicts the
+    method is an error rather than silently overridden.
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}.")
-    pauses = (args.num_pause_tokens or DEFAULT_PAUSES) if uses_pauses(method) else 0
-    return dataclasses.replace(args, use_seqvcr=uses_seqvcr(method), num_pause_tokens=pauses), method == "cot"
+    if "use_seqvcr" in given and args.use_seqvcr != uses_seqvcr(method):
+        raise ValueError(
+            f"--use_seqvcr {args.use_seqvcr} contradicts --method {method}, which trains "
+            f"{'with' if uses_seqvcr(method) else 'without'} the regularizer; drop --use_seqvcr (the method decides) "
+            "or pick another --method."
+        )
+    if "num_pause_tokens" in given and bool(args.num_pause_tokens) != uses_pauses(method):
+        raise ValueError(
+            f"--num_pause_tokens {args.num_pause_tokens} contradicts --method {method}, which trains "
+            f"{'with' if uses_pauses(method) else 'without'} pause tokens; drop --num_pause_tokens or pick "
+            f"{'a method without pauses' if not args.num_pause_tokens else 'pause or seqvcr_pause'}."
+        )
+    chosen = "num_pause_tokens" in given and uses_pauses(method)
+    pauses = args.num_pause_tokens if chosen else DEFAULT_PAUSES if uses_pauses(method) else 0
+    return dataclasses.replace(args, use_seqvcr=uses_seqvcr(method), num_pause_tokens=pauses)

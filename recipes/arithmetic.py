@@ -4,9 +4,7 @@
 `--config recipes/arithmetic/<name>.yaml` picks another setting and any flag overrides it. `--help` lists all.
 """
 
-from pathlib import Path
-
-from hf_seqvcr.scripts.train import main
+from hf_seqvcr.scripts.train import recipe_main
 
 if __name__ == "__main__":
-    main(default_config=Path(__file__).parent / "arithmetic" / "demo.yaml")
+    recipe_main(__file__)

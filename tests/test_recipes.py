@@ -10,10 +10,10 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
-from hf_seqvcr.methods import METHODS, apply_method
+from hf_seqvcr.methods import METHODS, apply_method, uses_cot
 from hf_seqvcr.scripts.models import ModelArguments
 from hf_seqvcr.scripts.parser import SeqVCRParser
-from hf_seqvcr.scripts.train import ScriptArguments, main, parse
+from hf_seqvcr.scripts.train import ScriptArguments, main, parse, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "multiplication" / "demo.yaml"
@@ -50,7 +50,7 @@ def test_missing_config_file_is_an_error(capsys):
      ("seqvcr", True, 0, False), ("seqvcr_pause", True, 2, False)],
 )  # fmt: skip
 def test_methods_are_the_papers_five_configurations(tmp_path, method, use_seqvcr, pauses, use_cot):
-    args, cot = apply_method(SeqVCRConfig(output_dir=str(tmp_path), report_to=[]), method)
+    args, cot = apply_method(SeqVCRConfig(output_dir=str(tmp_path), report_to=[]), method), uses_cot(method)
     assert (args.use_seqvcr, args.num_pause_tokens, cot) == (use_seqvcr, pauses, use_cot)
     assert set(METHODS) == {"vanilla", "cot", "pause", "seqvcr", "seqvcr_pause"}
 
@@ -110,3 +110,70 @@ def test_same_seed_gives_a_bit_identical_run_and_another_seed_does_not(tmp_path)
     assert len(losses) == 2 and losses == same_losses
     assert weights.keys() == same_weights.keys() and all(torch.equal(weights[k], same_weights[k]) for k in weights)
     assert losses != other_losses and not torch.equal(weights["transformer.wte.weight"], other_weights["transformer.wte.weight"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--method", "vanilla", "--use_seqvcr", "true"], "--use_seqvcr True contradicts --method vanilla"),
+        (["--method", "seqvcr", "--num_pause_tokens", "2"], "--num_pause_tokens 2 contradicts --method seqvcr"),
+        (["--method", "pause", "--num_pause_tokens", "0"], "--num_pause_tokens 0 contradicts --method pause"),
+    ],
+)
+def test_settings_that_contradict_the_method_are_an_error_not_overridden(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        parse(DEMO, [*argv, "--output_dir", str(tmp_path)])
+    assert message in capsys.readouterr().err
+
+
+def test_the_method_decides_pauses_and_regularizer_and_keeps_a_chosen_pause_count(tmp_path):
+    _, _, vanilla = parse(DEMO, ["--method", "vanilla", "--output_dir", str(tmp_path)])
+    _, _, pause = parse(DEMO, ["--method", "pause", "--num_pause_tokens", "4", "--output_dir", str(tmp_path)])
+    assert (vanilla.use_seqvcr, vanilla.num_pause_tokens) == (False, 0)
+    assert (pause.use_seqvcr, pause.num_pause_tokens) == (False, 4)
+
+
+def test_default_output_dirs_differ_per_task_and_method(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    dirs = {parse(ROOT / "recipes" / task / "demo.yaml", ["--method", method])[2].output_dir
+            for task in ("multiplication", "lis") for method in ("vanilla", "seqvcr")}  # fmt: skip
+    assert dirs == {"outputs/multiplication-vanilla", "outputs/multiplication-seqvcr", "outputs/lis-vanilla",
+                    "outputs/lis-seqvcr"}  # fmt: skip
+
+
+def test_a_finished_run_is_not_replaced_without_the_flag(tmp_path, capsys):
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        parse(DEMO, ["--output_dir", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert "holds a finished run" in error and "--overwrite_output_dir true" in error
+    assert parse(DEMO, ["--output_dir", str(tmp_path), "--overwrite_output_dir", "true"])[0].overwrite_output_dir
+
+
+def test_a_misspelled_flag_is_named_first_with_the_closest_valid_one(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        parse(DEMO, ["--learning_rte", "0.1", "--output_dir", str(tmp_path)])
+    error = capsys.readouterr().err.splitlines()
+    assert error[0].endswith("unrecognized arguments: --learning_rte 0.1 (did you mean --learning_rate?)")
+    assert len(error) <= 3
+
+
+def test_help_mentions_the_config_file(capsys):
+    with pytest.raises(SystemExit):
+        parse(DEMO, ["--help"])
+    assert "--config FILE.yaml" in capsys.readouterr().out
+
+
+def test_malformed_yaml_names_the_file(tmp_path, capsys):
+    config = tmp_path / "broken.yaml"
+    config.write_text("method: vanilla\nlearning_rate: [0.1\n")
+    with pytest.raises(SystemExit):
+        parse(DEMO, ["--config", str(config)])
+    error = capsys.readouterr().err
+    assert f"--config {config}: not valid YAML" in error and "<unicode string>" not in error
+
+
+def test_the_summary_mentions_pause_tokens_only_when_the_run_has_them():
+    results = {"method": "vanilla", "test_exact_match": 0.5, "test_digit_accuracy": 0.75, "num_test_examples": 4}
+    assert "pause" not in summary(results, "out", 0)
+    assert "with 2 pause tokens" in summary({**results, "method": "pause"}, "out", 2)

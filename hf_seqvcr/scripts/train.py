@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shlex
@@ -20,7 +21,8 @@ from transformers import set_seed
 from ..config import SeqVCRConfig
 from ..hub import HubPublishError, publish_errors, push_token, validate_repo_id
 from ..lora import get_lora_model
-from ..methods import METHODS, apply_method
+from ..callbacks import EntropyCallback
+from ..methods import METHODS, apply_method, uses_cot
 from ..pause import PauseDataCollator, add_pause_tokens, pause_token_ids
 from ..projection import attach_projector
 from ..trainer import SeqVCRTrainer
@@ -30,7 +32,8 @@ from .parser import SeqVCRParser
 logger = logging.getLogger(__name__)
 
 BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k")
-DATA_SOURCES = ("dataset_name", "build_dataset")  # a flag naming one replaces the config file's choice
+DATA_SOURCES = ("dataset_name", "build_dataset")
+RESULTS_FILE = "results.json"  # written last: its presence marks a finished run  # a flag naming one replaces the config file's choice
 
 
 @dataclass
@@ -58,6 +61,16 @@ class ScriptArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use the first N evaluation rows."})
     max_test_samples: int | None = field(default=None, metadata={"help": "Score the first N test rows."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train into an --output_dir that already holds a finished run (its results.json), "
+                  "replacing that run's model and results. Without it such a directory is refused."},
+    )
+    log_entropy: bool = field(
+        default=False,
+        metadata={"help": "Log the matrix entropy of every layer (entropy/layer_NN) at each evaluation, to the "
+                  "loggers of --report_to; needs --eval_strategy steps or epoch."},
+    )
 
     def __post_init__(self) -> None:
         if (self.dataset_name is None) == (self.build_dataset is None):
@@ -73,11 +86,27 @@ class ScriptArguments:
                 raise ValueError(f"`--{name}` must be >= 1, got {getattr(self, name)}.")
 
 
-def parse(default_config: str | Path, argv: list[str] | None = None):
-    """Script, model and training arguments: `default_config` unless `--config` names another, flags override."""
+def parse(default_config: str | Path | None, argv: list[str] | None = None, *, task: str | None = None):
+    """Script, model and training arguments: `default_config` unless `--config` names another, flags override.
+
+    Everything a run decides from its arguments is settled here, before any data or model work: the method's
+    regularizer and pauses, the default `outputs/<task>-<method>` directory, and the refusal to replace a
+    finished run. `task` names the default directory (default: the recipe folder of `default_config`, else the
+    data source).
+    """
     parser = SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig), alternatives=[DATA_SOURCES])
     try:
         script_args, model_args, training_args = parser.parse_args_and_config(argv, default_config=default_config)
+        training_args = apply_method(training_args, script_args.method, given=parser.given)
+        if "output_dir" not in parser.given:
+            task = task or (Path(default_config).parent.name if default_config else _data_name(script_args))
+            training_args = dataclasses.replace(training_args, output_dir=f"outputs/{task}-{script_args.method}")
+        finished = Path(training_args.output_dir) / RESULTS_FILE
+        if finished.is_file() and not script_args.overwrite_output_dir:
+            raise ValueError(f"--output_dir {training_args.output_dir} holds a finished run ({finished}); pass "
+                             "another --output_dir, or --overwrite_output_dir true to replace that run.")  # fmt: skip
+        if script_args.log_entropy and training_args.eval_strategy == "no":
+            raise ValueError("--log_entropy measures at each evaluation; add --eval_strategy steps (or epoch).")
         if training_args.push_to_hub:
             validate_repo_id(training_args.hub_model_id or "", argument="--hub_model_id")
             if training_args.hub_token:
@@ -86,6 +115,13 @@ def parse(default_config: str | Path, argv: list[str] | None = None):
     except ValueError as error:  # a dataclass's own validation: report it like any bad flag
         parser.error(str(error))
     return script_args, model_args, training_args
+
+
+def _data_name(script_args: ScriptArguments) -> str:
+    """What the data is called: the builder of --build_dataset, else the last part of --dataset_name."""
+    if script_args.build_dataset is not None:
+        return shlex.split(script_args.build_dataset)[0]
+    return Path(script_args.dataset_name).name
 
 
 def load_data(script_args: ScriptArguments, output_dir: str) -> DatasetDict:
@@ -118,7 +154,6 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
     With `--push_to_hub` the Trainer creates the repo before training and the final push (on all ranks) carries
     the model card and results.json; if that push fails, the saved model stays in `output_dir`.
     """
-    training_args, use_cot = apply_method(training_args, script_args.method)
     token = push_token(training_args.hub_model_id) if training_args.push_to_hub else None
     with training_args.main_process_first(desc="dataset"):  # one process builds it, the others then load it
         data = load_data(script_args, training_args.output_dir)
@@ -143,7 +178,8 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
                              training_args.seqvcr_proj_type)  # fmt: skip
         model = get_lora_model(model, model_args, pause_token_ids(tokenizer, training_args.num_pause_tokens),
                                gradient_checkpointing=bool(training_args.activation_checkpointing))  # fmt: skip
-    collator = PauseDataCollator(tokenizer, num_pause_tokens=training_args.num_pause_tokens, use_cot=use_cot)
+    collator = PauseDataCollator(tokenizer, num_pause_tokens=training_args.num_pause_tokens,
+                                 use_cot=uses_cot(script_args.method))  # fmt: skip
     # With --push_to_hub the Trainer creates the repo (and branch) here, before training; errors name the fix.
     with publish_errors(training_args.hub_model_id, token) if token else nullcontext():
         trainer = SeqVCRTrainer(
@@ -154,6 +190,8 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
             eval_dataset=eval_dataset,
             processing_class=tokenizer,
         )
+    if script_args.log_entropy:
+        trainer.add_callback(EntropyCallback(trainer))
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_state()  # trainer_state.json: the logged losses and metrics of the whole run
     test = _first(data[script_args.test_split], script_args.max_test_samples)
@@ -168,7 +206,7 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         **train_result.metrics,
     }
     if trainer.is_world_process_zero():  # before the push, so it is published too
-        (Path(training_args.output_dir) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (Path(training_args.output_dir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     pushed = None
     if token:
         from data_builders import is_hub_dataset
@@ -182,20 +220,22 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
     else:
         trainer.save_model()
     if trainer.is_world_process_zero():
-        print(summary(results, training_args.output_dir, pushed.repo_url if pushed else None))
+        print(summary(results, training_args.output_dir, training_args.num_pause_tokens,
+                      pushed.repo_url if pushed else None))  # fmt: skip
     return results
 
 
-def summary(results: dict, output_dir: str, hub_url: str | None = None) -> str:
+def summary(results: dict, output_dir: str, num_pause_tokens: int, hub_url: str | None = None) -> str:
+    saved = f"model + tokenizer (with {num_pause_tokens} pause tokens)" if num_pause_tokens else "model + tokenizer"
     return (
         f"\n{results['method']}: exact match {results['test_exact_match']:.1%}, digit accuracy "
         f"{results['test_digit_accuracy']:.1%} on {results['num_test_examples']} test examples\n"
-        f"model + tokenizer (with pause tokens): {output_dir}\nresults: {Path(output_dir) / 'results.json'}\n"
+        f"{saved}: {output_dir}\nresults: {Path(output_dir) / RESULTS_FILE}\n"
         + (f"pushed to {hub_url}\n" if hub_url else "")
     )
 
 
-def main(default_config: str | Path, argv: list[str] | None = None) -> dict:
+def main(default_config: str | Path | None, argv: list[str] | None = None) -> dict:
     """Parse, run, and turn a Hub failure into one message and exit status 1 (no traceback)."""
     script_args, model_args, training_args = parse(default_config, argv)
     logger.info("script arguments: %s", asdict(script_args))
@@ -203,3 +243,13 @@ def main(default_config: str | Path, argv: list[str] | None = None) -> dict:
         return run(script_args, model_args, training_args)
     except HubPublishError as error:
         raise SystemExit(f"error: {error}") from None
+
+
+def recipe_main(script: str | Path) -> dict:
+    """A recipe script `recipes/<task>.py`: its defaults are `recipes/<task>/demo.yaml`, outputs `outputs/<task>-…`."""
+    return main(Path(script).with_suffix("") / "demo.yaml")
+
+
+def cli(argv: list[str] | None = None) -> dict:
+    """`seqvcr-train`: the same pipeline installed with the package; settings from `--config` and flags only."""
+    return main(None, argv)
