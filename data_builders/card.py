@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, merge_cards, render_card
 
 from .layout import config_entry
-from .schema import COLUMNS, SPLITS, to_line
+from .schema import COLUMNS, to_line
 
 CITATIONS: dict[str, str] = {
     "deng2023implicit": """@article{deng2023implicit,
@@ -33,6 +33,26 @@ CITATIONS: dict[str, str] = {
   author  = {Cobbe, Karl and Kosaraju, Vineet and Bavarian, Mohammad and Chen, Mark and Jun, Heewoo and Kaiser, Lukasz and Plappert, Matthias and Tworek, Jerry and Hilton, Jacob and Nakano, Reiichiro and Hesse, Christopher and Schulman, John},
   journal = {arXiv preprint arXiv:2110.14168},
   year    = {2021}
+}""",
+    "saunshi2025reasoning": """@inproceedings{saunshi2025reasoning,
+  title     = {Reasoning with Latent Thoughts: On the Power of Looped Transformers},
+  author    = {Saunshi, Nikunj and Dikkala, Nishanth and Li, Zhiyuan and Kumar, Sanjiv and Reddi, Sashank J.},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2025},
+  note      = {arXiv:2502.17416}
+}""",
+    "sanford2024transformers": """@inproceedings{sanford2024transformers,
+  title     = {Transformers, Parallel Computation, and Logarithmic Depth},
+  author    = {Sanford, Clayton and Hsu, Daniel and Telgarsky, Matus},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year      = {2024},
+  note      = {arXiv:2402.09268}
+}""",
+    "ye2024physics": """@article{ye2024physics,
+  title   = {Physics of Language Models: Part 2.1, Grade-School Math and the Hidden Reasoning Process},
+  author  = {Ye, Tian and Xu, Zicheng and Li, Yuanzhi and Allen-Zhu, Zeyuan},
+  journal = {arXiv preprint arXiv:2407.20311},
+  year    = {2024}
 }""",
     "arefin2025seqvcr": """@inproceedings{arefin2025seqvcr,
   title     = {Seq-VCR: Preventing Collapse in Intermediate Transformer Representations for Enhanced Reasoning},
@@ -82,7 +102,7 @@ def dataset_card(
         "task_categories": ["text-generation"],
         "tags": ["chain-of-thought", "seq-vcr", task],
         "pretty_name": "hf-seqvcr task data",
-        "configs": [config_entry(config_name, [split for split in SPLITS if split in split_sizes])],
+        "configs": [config_entry(config_name, list(split_sizes))],
         BUILDS_KEY: {
             config_name: {
                 "task": task,

@@ -55,9 +55,24 @@ def rebuild_command(module: str, options: Mapping[str, object]) -> str:
     """The shell command that rebuilds a config, every option spelled out so later default changes do not matter."""
     words = ["python", "-m", module]
     for name, value in options.items():
-        if value is not None:
-            words += [f"--{name.replace('_', '-')}", str(value)]
+        flag = name.replace("_", "-")
+        if isinstance(value, bool):  # a BooleanOptionalAction flag
+            words.append(f"--{flag}" if value else f"--no-{flag}")
+        elif isinstance(value, (list, tuple)):  # an nargs="+" flag
+            words += [f"--{flag}", *map(str, value)]
+        elif value is not None:
+            words += [f"--{flag}", str(value)]
     return shlex.join(words)
+
+
+def require_int(name: str, value: object, *, minimum: int, example: int, maximum: int | None = None) -> None:
+    """A ValueError naming the flag of option ``name`` unless ``value`` is an integer in [minimum, maximum]."""
+    too_big = maximum is not None and isinstance(value, int) and value > maximum
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or too_big:
+        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ValueError(
+            f"{name}={value!r} must be an integer {bounds}; pass e.g. --{name.replace('_', '-')} {example}"
+        )
 
 
 def run_builder(

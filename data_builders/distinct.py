@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from datasets import Dataset
 
@@ -18,10 +18,16 @@ _MAX_DRAWS_PER_ROW = 50
 _MIN_DRAW_BUDGET = 10_000
 
 
-def draw_distinct(draw: Callable[[random.Random], Example], count: int, seed: int) -> Dataset:
-    """``count`` examples from ``draw``, keeping the first example for each question, in draw order."""
+def draw_distinct(
+    draw: Callable[[random.Random], Example], count: int, seed: int | str, *, exclude: Collection[str] = ()
+) -> Dataset:
+    """``count`` examples from ``draw``, keeping the first example for each question, in draw order.
+
+    Questions in ``exclude`` (those of splits drawn by an earlier call) are never kept, so several streams can
+    make disjoint splits. A string ``seed`` (e.g. ``"0:test_n24"``) names one of several independent streams.
+    """
     rng = random.Random(seed)
-    seen: set[str] = set()
+    seen = set(exclude)
     questions: list[str] = []
     cots: list[str] = []
     answers: list[str] = []
