@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from .looped import LAYOUT_KEY, load_looped
 
 from .pause import PauseDataCollator, restore_pause_settings
 
@@ -20,11 +22,15 @@ def load_pretrained(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, PauseDataCollator]:
     """Model, tokenizer and the collator that builds its prompts, from a Hub repo id or a local directory.
 
+    A looped checkpoint (its config records `loop_layout`) comes back looped.
+
     `revision` (branch, tag or commit) applies to both; `model_kwargs` go to `from_pretrained` (e.g. `dtype`).
     Pass the collator to `hf_seqvcr.predict_answers` / `evaluate_exact_match`.
     """
     tokenizer = AutoTokenizer.from_pretrained(repo_or_dir, revision=revision)
-    model = AutoModelForCausalLM.from_pretrained(repo_or_dir, revision=revision, **model_kwargs)
+    looped = getattr(AutoConfig.from_pretrained(repo_or_dir, revision=revision), LAYOUT_KEY, None) is not None
+    load = load_looped if looped else AutoModelForCausalLM.from_pretrained
+    model = load(repo_or_dir, revision=revision, **model_kwargs)
     collator = PauseDataCollator(
         tokenizer,
         num_pause_tokens=restore_pause_settings(model),

@@ -1,6 +1,7 @@
 """Recipes: YAML + flags parsing, the five methods, bad input before work, and one run under `accelerate launch`."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,25 @@ def test_the_summary_mentions_pause_tokens_only_when_the_run_has_them():
     results = {"method": "vanilla", "test_exact_match": 0.5, "test_digit_accuracy": 0.75, "num_test_examples": 4}
     assert "pause" not in summary(results, "out", 0)
     assert "with 2 pause tokens" in summary({**results, "method": "pause"}, "out", 2)
+
+
+def test_a_looped_model_trains_through_the_recipe_and_reloads_looped(tmp_path):
+    from hf_seqvcr import load_pretrained
+    from hf_seqvcr.looped import LoopedLayers, decoder_layers
+
+    output = tmp_path / "looped"
+    main(DEMO, ["--build_dataset", "phop --length 8 --hops 2 --train-size 60 --validation-size 10 --test-size 10",
+                "--method", "seqvcr", "--looped", "1,3", "--max_steps", "2", "--per_device_train_batch_size", "8",
+                "--seqvcr_proj_dim", "16", "--output_dir", str(output), "--report_to", "none"])  # fmt: skip
+    weights = load_file(output / "model.safetensors")
+    assert {key.split(".")[2] for key in weights if key.startswith("transformer.h.")} == {"0"}  # one unique layer
+    model, _, _ = load_pretrained(output)
+    assert isinstance(decoder_layers(model), LoopedLayers) and model.config.num_hidden_layers == 3
+    assert model.config.loop_layout == {"block": 1, "loops": 3, "prefix": 0, "suffix": 0}
+
+
+@pytest.mark.parametrize("looped, message", [("2", "'k,L' or 'prefix,k,L,suffix'"), ("0,3", "--looped 0,3.*block")])
+def test_a_malformed_loop_layout_is_reported_before_any_work(tmp_path, capsys, looped, message):
+    with pytest.raises(SystemExit):
+        parse(DEMO, ["--looped", looped, "--output_dir", str(tmp_path)])
+    assert re.search(message, capsys.readouterr().err)

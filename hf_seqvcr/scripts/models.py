@@ -16,6 +16,7 @@ from transformers import (
     PreTrainedModel,
 )
 
+from ..looped import LAYOUT_KEY, LoopLayout, load_looped, loop_model
 from ..tokenizer import build_digit_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,16 @@ class ModelArguments:
                   "and `pip install bitsandbytes`)."},
     )
 
+    looped: str | None = field(
+        default=None,
+        metadata={"help": "Loop the decoder (Saunshi et al., 2025): 'k,L' applies one block of k layers L times, "
+                  "'a,k,L,b' adds a unique layers before and b after it (middle looping). From scratch the model "
+                  "gets exactly the unique layers; a pretrained model must have that many. (k⊗1) is the iso-param "
+                  "baseline of (k⊗L), (kL⊗1) its iso-FLOP baseline."},
+    )
+
     def __post_init__(self) -> None:
+        self.loop_layout  # a malformed --looped fails here, before any work
         if (self.model_name_or_path is None) == (self.model_config is None):
             raise ValueError(
                 "Pass exactly one of `--model_name_or_path` (fine-tune a pretrained model) or `--model_config` "
@@ -74,6 +84,21 @@ class ModelArguments:
         elif self.load_in_4bit:
             raise ValueError("`--load_in_4bit` quantizes the base weights, which then cannot be trained directly; "
                              "add `--use_peft` to train a LoRA adapter on them (QLoRA).")  # fmt: skip
+
+    @property
+    def loop_layout(self) -> LoopLayout | None:
+        """`--looped` as a layout: 'k,L' or 'prefix,k,L,suffix'."""
+        if self.looped is None:
+            return None
+        parts = self.looped.replace(" ", "").split(",")
+        if len(parts) not in (2, 4) or not all(part.isdigit() for part in parts):
+            raise ValueError(f"`--looped` must be 'k,L' or 'prefix,k,L,suffix' (non-negative integers), got "
+                             f"{self.looped!r}; e.g. --looped 2,3 applies 2 layers 3 times.")  # fmt: skip
+        prefix, block, loops, suffix = (0, *map(int, parts), 0) if len(parts) == 2 else map(int, parts)
+        try:
+            return LoopLayout(prefix=prefix, block=block, loops=loops, suffix=suffix)
+        except ValueError as error:
+            raise ValueError(f"`--looped {self.looped}`: {error}") from None
 
     def _check_peft(self) -> None:
         if self.model_config is not None:
@@ -94,7 +119,11 @@ class ModelArguments:
 
 
 def load_model_and_tokenizer(args: ModelArguments):
-    """The model and its tokenizer; a pretrained tokenizer without a pad token pads with eos (masked anyway)."""
+    """The model and its tokenizer; a pretrained tokenizer without a pad token pads with eos (masked anyway).
+
+    With `--looped` the model is looped after it is built; a looped checkpoint is reloaded looped.
+    """
+    layout = args.loop_layout
     if args.model_config is not None:
         tokenizer = build_digit_tokenizer()
         special = dict(
@@ -105,17 +134,23 @@ def load_model_and_tokenizer(args: ModelArguments):
             config = GPT2Config(**SCRATCH_PRESETS[args.model_config], **special)
         else:
             config = AutoConfig.from_pretrained(args.model_config, **special)
+        if layout is not None:
+            config.num_hidden_layers = layout.unique_layers
         model: PreTrainedModel = AutoModelForCausalLM.from_config(config)
-        return model, tokenizer
+        return (model if layout is None else loop_model(model, layout)), tokenizer
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     if tokenizer.pad_token is None:
         logger.info("The tokenizer has no pad token; using eos (%s) for padding.", tokenizer.eos_token)
         tokenizer.pad_token = tokenizer.eos_token
     quantization = _four_bit_config() if args.load_in_4bit else None
+    if getattr(AutoConfig.from_pretrained(args.model_name_or_path), LAYOUT_KEY, None) is not None:
+        if layout is not None:
+            raise ValueError(f"{args.model_name_or_path} is already looped; drop --looped to train it as it is.")
+        return load_looped(args.model_name_or_path, dtype=args.dtype, quantization_config=quantization), tokenizer
     model = AutoModelForCausalLM.from_pretrained(
         args.model_name_or_path, dtype=args.dtype, quantization_config=quantization
     )
-    return model, tokenizer
+    return (model if layout is None else loop_model(model, layout)), tokenizer
 
 
 def _four_bit_config() -> BitsAndBytesConfig:
