@@ -1,6 +1,7 @@
-"""Task datasets for hf-seqvcr (k×k multiplication, arithmetic expressions, LIS, GSM8K) in one row schema.
+"""Task datasets for hf-seqvcr (k×k multiplication, arithmetic expressions, LIS, GSM8K, and the over-squashing
+tasks copying and counting) in one row schema.
 
-Each task module (``multiplication``, ``arithmetic``, ``lis``, ``gsm8k``) has a pure ``build(..., seed)``
+Each task module (``multiplication``, ``arithmetic``, ``lis``, ``gsm8k``, ``copying``, ``counting``) has a pure ``build(..., seed)``
 returning a ``DatasetDict`` and a CLI (``python -m data_builders.<task> --help``) that writes a directory laid
 out like a Hub dataset repo; ``load_task_dataset`` reads such a directory or a Hub dataset id back.
 """

@@ -52,11 +52,21 @@ def split_sizes(args: argparse.Namespace) -> SplitSizes:
 
 
 def rebuild_command(module: str, options: Mapping[str, object]) -> str:
-    """The shell command that rebuilds a config, every option spelled out so later default changes do not matter."""
+    """The shell command that rebuilds a config, every option spelled out so later default changes do not matter.
+
+    A boolean is a ``store_true`` flag (written only when True); a tuple or list is one comma-separated value.
+    """
     words = ["python", "-m", module]
     for name, value in options.items():
-        if value is not None:
-            words += [f"--{name.replace('_', '-')}", str(value)]
+        flag = f"--{name.replace('_', '-')}"
+        if value is None or value is False:
+            continue
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (tuple, list)):
+            words += [flag, ",".join(map(str, value))]
+        else:
+            words += [flag, str(value)]
     return shlex.join(words)
 
 

@@ -18,10 +18,16 @@ _MAX_DRAWS_PER_ROW = 50
 _MIN_DRAW_BUDGET = 10_000
 
 
-def draw_distinct(draw: Callable[[random.Random], Example], count: int, seed: int) -> Dataset:
-    """``count`` examples from ``draw``, keeping the first example for each question, in draw order."""
+def draw_distinct(
+    draw: Callable[[random.Random], Example], count: int, seed: int, *, exclude: set[str] | None = None
+) -> Dataset:
+    """``count`` examples from ``draw``, keeping the first example for each question, in draw order.
+
+    Questions in ``exclude`` are skipped and the drawn ones are added to it, so successive calls that share one
+    set yield disjoint splits even when each split has its own draw (e.g. one per length).
+    """
     rng = random.Random(seed)
-    seen: set[str] = set()
+    seen: set[str] = set() if exclude is None else exclude
     questions: list[str] = []
     cots: list[str] = []
     answers: list[str] = []
