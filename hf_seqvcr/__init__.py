@@ -16,10 +16,14 @@ _EXPORTS = {
     "layerwise_entropy": "entropy",
     "matrix_entropy": "entropy",
     "evaluate_exact_match": "evaluation",
+    "exact_match_by_length": "evaluation",
     "predict_answers": "evaluation",
     "get_lora_model": "lora",
     "SeqVCRLossOutput": "losses",
     "seq_vcr_loss": "losses",
+    "collapse_distances": "oversquashing",
+    "pair_distances": "oversquashing",
+    "prompt_pairs": "oversquashing",
     "PauseDataCollator": "pause",
     "add_pause_tokens": "pause",
     "pause_token_ids": "pause",
@@ -49,9 +53,10 @@ if TYPE_CHECKING:
     from .callbacks import EntropyCallback
     from .config import SeqVCRConfig
     from .entropy import layerwise_entropy, matrix_entropy
-    from .evaluation import evaluate_exact_match, predict_answers
+    from .evaluation import evaluate_exact_match, exact_match_by_length, predict_answers
     from .lora import get_lora_model
     from .losses import SeqVCRLossOutput, seq_vcr_loss
+    from .oversquashing import collapse_distances, pair_distances, prompt_pairs
     from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
     from .pretrained import load_pretrained
     from .projection import SeqVCRProjector, attach_projector, get_projector
