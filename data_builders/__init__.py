@@ -1,9 +1,9 @@
 """Task datasets for hf-seqvcr in one row schema.
 
-Each task module (``multiplication``, ``arithmetic``, ``lis``, ``gsm8k``, and the looped-transformer tasks
-``nary_addition``, ``phop``, ``igsm``) has a pure ``build(..., seed)`` returning a ``DatasetDict`` and a CLI
-(``python -m data_builders.<task> --help``) that writes a directory laid out like a Hub dataset repo;
-``load_task_dataset`` reads such a directory or a Hub dataset id back.
+Each task module (``multiplication``, ``arithmetic``, ``lis``, ``gsm8k``, the looped-transformer tasks
+``nary_addition``, ``phop``, ``igsm``, and the over-squashing tasks ``copying``, ``counting``) has a pure
+``build(..., seed)`` returning a ``DatasetDict`` and a CLI (``python -m data_builders.<task> --help``) that writes a
+directory laid out like a Hub dataset repo; ``load_task_dataset`` reads such a directory or a Hub dataset id back.
 """
 
 from .card import dataset_card

@@ -54,6 +54,13 @@ CITATIONS: dict[str, str] = {
   journal = {arXiv preprint arXiv:2407.20311},
   year    = {2024}
 }""",
+    "barbero2024transformers": r"""@inproceedings{barbero2024transformers,
+  title     = {Transformers need glasses! Information over-squashing in language tasks},
+  author    = {Barbero, Federico and Banino, Andrea and Kapturowski, Steven and Kumaran, Dharshan and Ara{\'u}jo, Jo{\~a}o G. M. and Vitvitskyi, Alex and Pascanu, Razvan and Veli{\v{c}}kovi{\'c}, Petar},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year      = {2024},
+  note      = {arXiv:2406.04267}
+}""",
     "arefin2025seqvcr": """@inproceedings{arefin2025seqvcr,
   title     = {Seq-VCR: Preventing Collapse in Intermediate Transformer Representations for Enhanced Reasoning},
   author    = {Arefin, Md Rifat and Subbaraj, Gopeshh and Gontier, Nicolas and LeCun, Yann and Rish, Irina and Shwartz-Ziv, Ravid and Pal, Christopher},

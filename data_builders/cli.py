@@ -52,7 +52,10 @@ def split_sizes(args: argparse.Namespace) -> SplitSizes:
 
 
 def rebuild_command(module: str, options: Mapping[str, object]) -> str:
-    """The shell command that rebuilds a config, every option spelled out so later default changes do not matter."""
+    """The shell command that rebuilds a config, every option spelled out so later default changes do not matter.
+
+    A boolean is a ``BooleanOptionalAction`` flag (``--x`` / ``--no-x``); a tuple or list is an ``nargs`` flag.
+    """
     words = ["python", "-m", module]
     for name, value in options.items():
         flag = name.replace("_", "-")

@@ -16,6 +16,7 @@ _EXPORTS = {
     "layerwise_entropy": "entropy",
     "matrix_entropy": "entropy",
     "evaluate_exact_match": "evaluation",
+    "exact_match_by_length": "evaluation",
     "predict_answers": "evaluation",
     "get_lora_model": "lora",
     "LoopRegularizerOutput": "loop_regularizer",
@@ -26,6 +27,9 @@ _EXPORTS = {
     "looped_from_config": "looped",
     "SeqVCRLossOutput": "losses",
     "seq_vcr_loss": "losses",
+    "collapse_distances": "oversquashing",
+    "pair_distances": "oversquashing",
+    "prompt_pairs": "oversquashing",
     "PauseDataCollator": "pause",
     "add_pause_tokens": "pause",
     "pause_token_ids": "pause",
@@ -55,11 +59,12 @@ if TYPE_CHECKING:
     from .callbacks import EntropyCallback
     from .config import SeqVCRConfig
     from .entropy import layerwise_entropy, matrix_entropy
-    from .evaluation import evaluate_exact_match, predict_answers
+    from .evaluation import evaluate_exact_match, exact_match_by_length, predict_answers
     from .lora import get_lora_model
     from .loop_regularizer import LoopRegularizerOutput, loop_regularizer
     from .looped import LoopLayout, load_looped, loop_model, looped_from_config
     from .losses import SeqVCRLossOutput, seq_vcr_loss
+    from .oversquashing import collapse_distances, pair_distances, prompt_pairs
     from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
     from .pretrained import load_pretrained
     from .projection import SeqVCRProjector, attach_projector, get_projector

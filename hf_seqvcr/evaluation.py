@@ -132,3 +132,24 @@ def evaluate_exact_match(
         model, collator, rows, batch_size=batch_size, max_new_tokens=max_new_tokens, show_progress=show_progress
     )
     return score_answers(predictions, [normalize_answer(row["answer"]) for row in rows])
+
+
+def exact_match_by_length(
+    model: PreTrainedModel,
+    collator: PauseDataCollator,
+    buckets: Mapping[int, Sequence[Mapping[str, str]]],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int | None = None,
+) -> dict[int, float]:
+    """``{length: exact match}`` of greedy generation on each bucket's rows: accuracy against length (Barbero et al.
+    2024, Figs. 2-4). ``buckets`` is e.g. ``data_builders.length_buckets.bucket_splits(dataset)``."""
+    if not buckets:
+        raise ValueError(
+            "buckets is empty; pass {length: rows}, e.g. bucket_splits(load_task_dataset(directory, config))"
+        )
+    scores = {}
+    for length, rows in buckets.items():
+        bucket = evaluate_exact_match(model, collator, rows, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        scores[length] = float(bucket["exact_match"])
+    return scores

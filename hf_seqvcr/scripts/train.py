@@ -31,7 +31,7 @@ from .parser import SeqVCRParser
 
 logger = logging.getLogger(__name__)
 
-BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k", "nary_addition", "phop", "igsm")
+BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k", "nary_addition", "phop", "igsm", "copying", "counting")
 DATA_SOURCES = ("dataset_name", "build_dataset")
 RESULTS_FILE = "results.json"  # written last: its presence marks a finished run  # a flag naming one replaces the config file's choice
 

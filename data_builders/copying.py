@@ -1,0 +1,204 @@
+"""Copy the first or the last token of a binary sequence, against its length (Barbero et al. 2024, §3.1, Fig. 2).
+
+The paper asks for the last digit of ``1…10`` or the first of ``01…1`` (variant a), with a hint (b), or with
+interleaved 0s and 1s (c). Its answer is always 0 because it probes a pretrained model; a model trained from scratch
+would learn to print 0 without reading anything, so here the copied token is 0 or 1 at random, the rest being ones
+(``--content ones``: the paper's ``1…10`` and the control ``1…11``, one question each per length) or random bits
+(``--content interleaved``, the default because it has enough distinct questions to train on). The paper's
+failure mode, answering 1 to ``1…10``, shows as wrong answers on the rows whose answer is 0.
+
+Questions are compact: a short prefix instead of the paper's English prompt (App. C.1). A character-level model
+trained from scratch reads one token per character, so the ~150 tokens of the paper's prompt would be constant
+input that costs time and, being part of the softmax, shifts the very length at which collapse occurs; the
+prefix only tells a model trained on several configs which end to copy. The hint follows the sequence, as the
+paper's question text does.
+
+    question: last:1101001     cot:      answer: 1
+    question: first:011,111,11 hint: not always 1    (--content ones --separator-every 3 --hint)   answer: 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from functools import partial
+
+from datasets import DatasetDict
+
+from .cli import add_common_arguments, add_split_arguments, run_builder, split_sizes
+from .distinct import Example
+from .length_buckets import add_length_arguments, build_by_length, check_lengths
+from .schema import SplitSizes
+from hf_seqvcr.separators import check_separator_every, join_items
+
+POSITIONS = ("first", "last")
+CONTENTS = ("interleaved", "ones")
+HINT = " hint: not always 1"
+DEFAULT_MIN_LENGTH, DEFAULT_MAX_LENGTH = 1, 64
+DEFAULT_TEST_LENGTHS = (8, 16, 32, 64, 128)
+DEFAULT_BUCKET_SIZE = 100
+DEFAULT_SIZES = SplitSizes(train=100_000, validation=1_000, test=1_000)
+
+
+def question_count(length: int, content: str) -> int:
+    """Distinct questions of one length: the copied bit alone for all-ones content, every bit otherwise."""
+    return 2 if content == "ones" else 2**length
+
+
+def check_options(
+    *,
+    position: str,
+    content: str,
+    hint: bool,
+    separator_every: int,
+    min_length: int,
+    max_length: int,
+    test_lengths: tuple[int, ...],
+    bucket_size: int,
+    sizes: SplitSizes,
+) -> None:
+    """A ValueError naming the bad option; cheap, so it runs before any drawing."""
+    if position not in POSITIONS:
+        raise ValueError(f"position={position!r} must be one of {POSITIONS}; pass --position first or last")
+    if content not in CONTENTS:
+        raise ValueError(f"content={content!r} must be one of {CONTENTS}; pass --content interleaved or ones")
+    if not isinstance(hint, bool):
+        raise ValueError(f"hint={hint!r} must be True or False; pass --hint to add it")
+    check_separator_every(separator_every)
+    check_lengths(
+        min_length=min_length,
+        max_length=max_length,
+        test_lengths=test_lengths,
+        bucket_size=bucket_size,
+        sizes=sizes,
+        capacity=partial(question_count, content=content),
+        what=f"{content} sequences",
+        fix="raise --max-length" if content == "interleaved" else "use --content interleaved",
+    )
+
+
+def build(
+    *,
+    position: str = "last",
+    content: str = "interleaved",
+    hint: bool = False,
+    separator_every: int = 0,
+    min_length: int = DEFAULT_MIN_LENGTH,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    test_lengths: tuple[int, ...] = DEFAULT_TEST_LENGTHS,
+    bucket_size: int = DEFAULT_BUCKET_SIZE,
+    train_size: int = DEFAULT_SIZES.train,
+    validation_size: int = DEFAULT_SIZES.validation,
+    test_size: int = DEFAULT_SIZES.test,
+    seed: int,
+) -> DatasetDict:
+    """Train/validation/test over min..max length and one ``test_len<L>`` split per test length, distinct
+    questions throughout, drawn with ``seed``."""
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
+    options = dict(position=position, content=content, hint=hint, separator_every=separator_every)
+    check_options(
+        **options, min_length=min_length, max_length=max_length, test_lengths=test_lengths, bucket_size=bucket_size,
+        sizes=sizes,
+    )  # fmt: skip
+    return build_by_length(
+        partial(draw_copy, **options), min_length=min_length, max_length=max_length, test_lengths=test_lengths,
+        bucket_size=bucket_size, sizes=sizes, seed=seed,
+    )  # fmt: skip
+
+
+def draw_copy(
+    rng: random.Random, length: int, *, position: str, content: str, hint: bool, separator_every: int
+) -> Example:
+    """One (question, "", answer): ``length`` bits with a random bit at the copied end."""
+    bits = ["1"] * length if content == "ones" else [rng.choice("01") for _ in range(length)]
+    end = 0 if position == "first" else -1
+    bits[end] = rng.choice("01")
+    question = f"{position}:{join_items(bits, '', separator_every)}{HINT if hint else ''}"
+    return question, "", bits[end]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_builders.copying",
+        description="Build first/last-token copying data (Barbero et al. 2024) with test splits per length.",
+    )
+    parser.add_argument("--position", choices=POSITIONS, default="last", help="which end to copy (default last)")
+    parser.add_argument(
+        "--content",
+        choices=CONTENTS,
+        default="interleaved",
+        help="the other tokens: random bits (default) or all ones (the paper's 1…10 / 01…1, 2 questions per length)",
+    )
+    parser.add_argument("--hint", action=argparse.BooleanOptionalAction, default=False, help=f"append the hint {HINT.strip()!r} (paper Fig. 2b)")
+    parser.add_argument(
+        "--separator-every", type=int, default=0, help="a comma after every k-th bit (default 0: none; paper: 3)"
+    )
+    add_length_arguments(
+        parser, min_length=DEFAULT_MIN_LENGTH, max_length=DEFAULT_MAX_LENGTH, test_lengths=DEFAULT_TEST_LENGTHS,
+        bucket_size=DEFAULT_BUCKET_SIZE,
+    )  # fmt: skip
+    add_split_arguments(parser, DEFAULT_SIZES)
+    add_common_arguments(
+        parser, default_config_name="copy-<position>-<content>[-hint][-sep<k>]-len<min>-<max>, e.g. copy-last-ones-len1-64"
+    )
+    args = parser.parse_args(argv)
+    config_name = args.config_name or (
+        f"copy-{args.position}-{args.content}{'-hint' if args.hint else ''}"
+        f"{f'-sep{args.separator_every}' if args.separator_every else ''}-len{args.min_length}-{args.max_length}"
+    )
+    options = {
+        "position": args.position,
+        "content": args.content,
+        "hint": args.hint,
+        "separator_every": args.separator_every,
+        "min_length": args.min_length,
+        "max_length": args.max_length,
+        "test_lengths": args.test_lengths,
+        "bucket_size": args.bucket_size,
+        "train_size": args.train_size,
+        "validation_size": args.validation_size,
+        "test_size": args.test_size,
+    }
+
+    content = "all ones" if args.content == "ones" else "random bits"
+    card_fields = dict(
+        task="copying",
+        summary=(
+            f"Copy the {args.position} token of a binary sequence (Barbero et al., 2024, §3.1): the question is "
+            f"`{args.position}:` followed by the sequence, whose other tokens are {content} and whose "
+            f"{args.position} token is 0 or 1 at random; the answer is that token. "
+            + (f"A comma follows every {args.separator_every}-th bit. " if args.separator_every else "")
+            + (f"The hint `{HINT.strip()}` follows the sequence. " if args.hint else "")
+            + f"`train`, `validation` and `test` have lengths uniform in {args.min_length}..{args.max_length}; "
+            "each `test_len<L>` split holds sequences of length L only, for accuracy against length. Questions "
+            "are distinct in and across splits (Python `random.Random` with the seed below), so a length with "
+            "few questions that has a test_len split is absent from training."
+        ),
+        parameters={
+            "position": args.position, "content": args.content, "hint": args.hint,
+            "separator_every": args.separator_every, "min_length": args.min_length, "max_length": args.max_length,
+            "test_lengths": list(args.test_lengths), "bucket_size": args.bucket_size,
+        },  # fmt: skip
+        license="apache-2.0",
+        license_note="synthetic data generated by hf-seqvcr's Apache-2.0 code.",
+        citations=["barbero2024transformers"],
+    )
+
+    return run_builder(
+        parser,
+        args,
+        module="data_builders.copying",
+        config_name=config_name,
+        options=options,
+        check=lambda: check_options(
+            position=args.position, content=args.content, hint=args.hint, separator_every=args.separator_every,
+            min_length=args.min_length, max_length=args.max_length, test_lengths=args.test_lengths,
+            bucket_size=args.bucket_size, sizes=split_sizes(args),
+        ),  # fmt: skip
+        build=lambda: build(**options, seed=args.seed),
+        card_fields=card_fields,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
