@@ -16,7 +16,7 @@ from transformers.utils.hub import hf_api
 
 from .config import SeqVCRConfig
 from .distributed import global_seq_vcr_loss
-from .evaluation import normalize_answer, predict_answers, score_answers
+from .evaluation import load_metric, normalize_answer, predict_answers
 from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
@@ -170,7 +170,7 @@ class SeqVCRMixin:
             max_new_tokens=self.args.eval_max_new_tokens,
         )
         pairs = gather_object(list(zip(predictions, (normalize_answer(row["answer"]) for row in shard))))
-        return score_answers([p for p, _ in pairs], [r for _, r in pairs])
+        return load_metric().compute(predictions=[p for p, _ in pairs], references=[r for _, r in pairs])
 
     def _save_checkpoint(self, model, trial) -> None:
         self._saving_checkpoint = True
