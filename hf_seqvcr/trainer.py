@@ -20,7 +20,7 @@ from .evaluation import load_metric, normalize_answer, predict_answers
 from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
-from .model_card import final_metrics, render_model_card
+from .model_card import final_metrics, framework_versions, render_model_card
 from .pause import PauseDataCollator, pause_token_strings, position_mask
 from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, detached_projector, get_projector
 
@@ -208,7 +208,8 @@ class SeqVCRMixin:
                           model_name: str | None = None, finetuned_from: str | None = None,
                           dataset: str | None = None, dataset_args: str | None = None,
                           dataset_revision: str | None = None, **_) -> None:  # fmt: skip
-        """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, pause tokens, data, final metrics.
+        """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, pause tokens, data, final metrics,
+        framework versions and the method's citations.
 
         The method is `model.config.seqvcr_method`; the metrics are the last logged `eval_*`/`test_*` scores (log
         test scores with `trainer.log` before pushing). `dataset` (a Hub dataset id, None for local data),
@@ -228,6 +229,7 @@ class SeqVCRMixin:
             eval_metrics=final_metrics(self.state.log_history),
             base_model=finetuned_from or (name_or_path if name_or_path and not os.path.isdir(name_or_path) else None),
             model_id=self.hub_model_id or model_name or self.args.output_dir, license=license,
+            versions=framework_versions(peft=hasattr(model, "peft_config")),
         )  # fmt: skip
         tags = [tags] if isinstance(tags, str) else tags or []
         card.data.tags += [tag for tag in tags if tag not in card.data.tags]

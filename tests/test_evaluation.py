@@ -22,6 +22,7 @@ from hf_seqvcr.evaluation import (
     normalize_answer,
     score_answers,
 )
+from hf_seqvcr.model_card import TEMPLATE_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,13 +114,13 @@ def test_metric_rejects_mismatched_or_empty_inputs(predictions, references, erro
         load_metric().compute(predictions=predictions, references=references)
 
 
-def test_metric_ships_with_the_package():
-    """`package_data` in setup.cfg names it, so an installed wheel (not only this checkout) loads it."""
+def test_metric_and_card_template_ship_with_the_package():
+    """`package_data` in setup.cfg names both, so an installed wheel (not only this checkout) loads them."""
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
     package = ROOT / "hf_seqvcr"
     shipped = {path for glob in config["options.package_data"]["hf_seqvcr"].split() for path in package.glob(glob)}
-    assert METRIC_PATH / "seqvcr_exact_match.py" in shipped
+    assert {METRIC_PATH / "seqvcr_exact_match.py", TEMPLATE_PATH} <= shipped
 
 
 def _ids(tokenizer, texts: list[str]) -> np.ndarray:
