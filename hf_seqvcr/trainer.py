@@ -208,8 +208,8 @@ class SeqVCRMixin:
                           model_name: str | None = None, finetuned_from: str | None = None,
                           dataset: str | None = None, dataset_args: str | None = None,
                           dataset_revision: str | None = None, **_) -> None:  # fmt: skip
-        """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, pause tokens, data, final metrics,
-        framework versions and the method's citations.
+        """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, the pause tokens the collator appends,
+        data, final metrics, framework versions and the method's citations.
 
         The method is `model.config.seqvcr_method`; the metrics are the last logged `eval_*`/`test_*` scores (log
         test scores with `trainer.log` before pushing). `dataset` (a Hub dataset id, None for local data),
@@ -219,12 +219,16 @@ class SeqVCRMixin:
         if not self.is_world_process_zero():
             return
         model = self.accelerator.unwrap_model(self.model)
-        name_or_path = getattr(model.config, "_name_or_path", "")
+        name_or_path = model.name_or_path
+        collator = self.data_collator  # the card must name the pauses training appended, not what the config implies
+        pause_tokens = (collator.tokenizer.convert_ids_to_tokens(list(collator.pause_ids))
+                        if isinstance(collator, PauseDataCollator)
+                        else pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings))
         card = render_model_card(
             method=model.config.seqvcr_method,
             seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
                             if f.name.startswith("seqvcr_")},
-            pause_tokens=pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings),
+            pause_tokens=pause_tokens,
             dataset_id=dataset, dataset_revision=dataset_revision, dataset_config=dataset_args,
             eval_metrics=final_metrics(self.state.log_history),
             base_model=finetuned_from or (name_or_path if name_or_path and not os.path.isdir(name_or_path) else None),

@@ -20,6 +20,7 @@ from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
 from tiny import tiny_gpt2, tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
+from hf_seqvcr import PauseDataCollator, SeqVCRConfig, SeqVCRTrainer, add_pause_tokens
 from hf_seqvcr.citations import CITATIONS, METHOD_CITATIONS
 from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, render_card
 from hf_seqvcr.hub import HubPublishError, push_dataset, validate_repo_id
@@ -167,6 +168,32 @@ def test_framework_versions_are_the_installed_ones_and_name_peft_only_when_used(
     assert list(versions) == ["hf-seqvcr", "Transformers", "Pytorch", "Datasets", "Tokenizers", "Accelerate"]
     assert versions["Transformers"] == transformers.__version__ and versions["Pytorch"] == torch.__version__
     assert framework_versions(peft=True) == {**versions, "PEFT": peft.__version__}  # peft's own card line
+
+
+def test_trainer_card_lists_the_pause_tokens_the_collator_appends(tmp_path) -> None:
+    """Distinct pauses with a default config: the card must name `<pause_0>` `<pause_1>`, not `<pause>`, and its
+    snippet must prompt exactly as the collator does; a Hub base model is read from `model.name_or_path`."""
+    tokenizer, _ = add_pause_tokens(build_digit_tokenizer(), None, 2, distinct=True)
+    model = tiny_gpt2(tokenizer)
+    model.config.seqvcr_method = "pause"
+    model.name_or_path = "tester/base"
+    args = SeqVCRConfig(tmp_path, use_seqvcr=False, num_pause_tokens=2, report_to="none")
+    trainer = SeqVCRTrainer(model=model, args=args, processing_class=tokenizer)
+    assert not args.distinct_pause_embeddings and isinstance(trainer.data_collator, PauseDataCollator)
+    trainer.save_model()
+    trainer.create_model_card()
+
+    card = ModelCard.load(tmp_path / "README.md")
+    assert "`<pause_0>` `<pause_1>`" in card.text and "<pause>" not in card.text
+    assert card.data.base_model == "tester/base"
+    question = "1 2 * 3 4"
+    snippet = card.text.split("```python\n")[1].split("```")[0].replace('question = "..."', f"question = {question!r}")
+    namespace: dict = {}
+    exec(snippet, namespace)  # loads the model and tokenizer saved in tmp_path, as the card's model id says
+    assert namespace["prompt_ids"] == trainer.data_collator.prompt_ids(question)
+    assert namespace["prompt_ids"][-2:] == list(trainer.data_collator.pause_ids) == tokenizer.convert_tokens_to_ids(
+        ["<pause_0>", "<pause_1>"]
+    )
 
 
 @pytest.mark.parametrize(
