@@ -10,64 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from hf_seqvcr.citations import bibtex
 from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, merge_cards, render_card
 
 from .layout import config_entry
 from .schema import COLUMNS, to_line
-
-CITATIONS: dict[str, str] = {
-    "deng2023implicit": """@article{deng2023implicit,
-  title   = {Implicit Chain of Thought Reasoning via Knowledge Distillation},
-  author  = {Deng, Yuntian and Prasad, Kiran and Fernandez, Roland and Smolensky, Paul and Chaudhary, Vishrav and Shieber, Stuart},
-  journal = {arXiv preprint arXiv:2311.01460},
-  year    = {2023}
-}""",
-    "feng2023towards": """@inproceedings{feng2023towards,
-  title     = {Towards Revealing the Mystery behind Chain of Thought: A Theoretical Perspective},
-  author    = {Feng, Guhao and Zhang, Bohang and Gu, Yuntian and Ye, Haotian and He, Di and Wang, Liwei},
-  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
-  year      = {2023}
-}""",
-    "cobbe2021gsm8k": """@article{cobbe2021gsm8k,
-  title   = {Training Verifiers to Solve Math Word Problems},
-  author  = {Cobbe, Karl and Kosaraju, Vineet and Bavarian, Mohammad and Chen, Mark and Jun, Heewoo and Kaiser, Lukasz and Plappert, Matthias and Tworek, Jerry and Hilton, Jacob and Nakano, Reiichiro and Hesse, Christopher and Schulman, John},
-  journal = {arXiv preprint arXiv:2110.14168},
-  year    = {2021}
-}""",
-    "saunshi2025reasoning": """@inproceedings{saunshi2025reasoning,
-  title     = {Reasoning with Latent Thoughts: On the Power of Looped Transformers},
-  author    = {Saunshi, Nikunj and Dikkala, Nishanth and Li, Zhiyuan and Kumar, Sanjiv and Reddi, Sashank J.},
-  booktitle = {International Conference on Learning Representations (ICLR)},
-  year      = {2025},
-  note      = {arXiv:2502.17416}
-}""",
-    "sanford2024transformers": """@inproceedings{sanford2024transformers,
-  title     = {Transformers, Parallel Computation, and Logarithmic Depth},
-  author    = {Sanford, Clayton and Hsu, Daniel and Telgarsky, Matus},
-  booktitle = {International Conference on Machine Learning (ICML)},
-  year      = {2024},
-  note      = {arXiv:2402.09268}
-}""",
-    "ye2024physics": """@article{ye2024physics,
-  title   = {Physics of Language Models: Part 2.1, Grade-School Math and the Hidden Reasoning Process},
-  author  = {Ye, Tian and Xu, Zicheng and Li, Yuanzhi and Allen-Zhu, Zeyuan},
-  journal = {arXiv preprint arXiv:2407.20311},
-  year    = {2024}
-}""",
-    "barbero2024transformers": r"""@inproceedings{barbero2024transformers,
-  title     = {Transformers need glasses! Information over-squashing in language tasks},
-  author    = {Barbero, Federico and Banino, Andrea and Kapturowski, Steven and Kumaran, Dharshan and Ara{\'u}jo, Jo{\~a}o G. M. and Vitvitskyi, Alex and Pascanu, Razvan and Veli{\v{c}}kovi{\'c}, Petar},
-  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
-  year      = {2024},
-  note      = {arXiv:2406.04267}
-}""",
-    "arefin2025seqvcr": """@inproceedings{arefin2025seqvcr,
-  title     = {Seq-VCR: Preventing Collapse in Intermediate Transformer Representations for Enhanced Reasoning},
-  author    = {Arefin, Md Rifat and Subbaraj, Gopeshh and Gontier, Nicolas and LeCun, Yann and Rish, Irina and Shwartz-Ziv, Ravid and Pal, Christopher},
-  booktitle = {International Conference on Learning Representations (ICLR)},
-  year      = {2025}
-}""",
-}
 
 _HEADER = """# hf-seqvcr task data
 
@@ -95,14 +42,11 @@ def dataset_card(
 ) -> str:
     """A complete card for one config: what the task is, its exact format, how it was made, and how to cite it.
 
-    ``citations`` are keys of ``CITATIONS``; the Seq-VCR paper is always cited since these configs exist for it.
+    ``citations`` are keys of `hf_seqvcr.citations.CITATIONS`; the Seq-VCR paper is always cited since these configs
+    exist for it.
     """
     keys = list(dict.fromkeys([*citations, "arefin2025seqvcr"]))
-    unknown = [key for key in keys if key not in CITATIONS]
-    if unknown:
-        raise ValueError(
-            f"citations={unknown} are unknown; use keys of data_builders.card.CITATIONS: {list(CITATIONS)}"
-        )
+    citation_block = bibtex(keys)  # fails here, before anything is written, on an unknown key
     meta = {
         "license": license,
         "language": ["en"],
@@ -125,7 +69,6 @@ def dataset_card(
     example_block = json.dumps({column: example[column] for column in COLUMNS}, ensure_ascii=False, indent=2)
     parameter_rows = "\n".join(f"| `{name}` | `{value}` |" for name, value in [*parameters.items(), ("seed", seed)])
     split_rows = "\n".join(f"| {split} | {size:,} |" for split, size in split_sizes.items())
-    bibtex = "\n\n".join(CITATIONS[key] for key in keys)
     section = f"""## Config `{config_name}`: {task}
 
 {summary}
@@ -171,7 +114,7 @@ From the hf-seqvcr project root:
 ### Citation
 
 ```bibtex
-{bibtex}
+{citation_block}
 ```
 """
     return render_card(meta, _HEADER, {config_name: config_section(config_name, section)})

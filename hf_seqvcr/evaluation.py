@@ -1,15 +1,25 @@
-"""Exact match by batched greedy generation (left-padded prompts, pauses appended, KV cache)."""
+"""Exact match by batched greedy generation (left-padded prompts, pauses appended, KV cache).
+
+Scores come from the `evaluate` metric shipped in `metrics/seqvcr_exact_match` (`load_metric`), whose computation
+is `score_answers`; `exact_match_compute_metrics` applies it to a Trainer-style `EvalPrediction` of token ids.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
+import evaluate
+import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase
 
-from .pause import PauseDataCollator
+from .pause import IGNORE_INDEX, PauseDataCollator
 from .schema import ANSWER_MARKER
+
+METRIC_PATH = Path(__file__).parent / "metrics" / "seqvcr_exact_match"
+Scores = dict[str, float | list[float]]
 
 
 def normalize_answer(text: str) -> str:
@@ -62,17 +72,24 @@ def generate_answers(
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        answers.extend(tokenizer.decode(_until_eos(ids, tokenizer.eos_token_id)) for ids in output[:, width:].tolist())
+        answers.extend(decode_generated(tokenizer, ids) for ids in output[:, width:].tolist())
     model.train(was_training)
     return answers
 
 
-def _until_eos(ids: list[int], eos_token_id: int) -> list[int]:
-    return ids[: ids.index(eos_token_id)] if eos_token_id in ids else ids
+def decode_generated(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
+    """`ids` decoded up to the first eos, special tokens kept; -100 (the Trainer's padding of gathered arrays)
+    is dropped."""
+    ids = [i for i in ids if i != IGNORE_INDEX]
+    eos = tokenizer.eos_token_id
+    return tokenizer.decode(ids[: ids.index(eos)] if eos in ids else ids)
 
 
-def score_answers(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float | list[float]]:
-    """Exact match, and accuracy per answer position (the paper's Fig. 6) and over all positions."""
+def score_answers(predictions: Sequence[str], references: Sequence[str]) -> Scores:
+    """Exact match, and accuracy per answer position (the paper's Fig. 6) and over all positions.
+
+    The one implementation of the scores: the `evaluate` metric (`load_metric`) computes through it.
+    """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references.")
     if not references:
@@ -126,12 +143,43 @@ def evaluate_exact_match(
     batch_size: int = 64,
     max_new_tokens: int | None = None,
     show_progress: bool = False,
-) -> dict[str, float | list[float]]:
+) -> Scores:
     """Standalone evaluation: exact match, digit accuracy and per-position accuracy on `rows`."""
     predictions = predict_answers(
         model, collator, rows, batch_size=batch_size, max_new_tokens=max_new_tokens, show_progress=show_progress
     )
-    return score_answers(predictions, [normalize_answer(row["answer"]) for row in rows])
+    references = [normalize_answer(row["answer"]) for row in rows]
+    return load_metric().compute(predictions=predictions, references=references)
+
+
+def load_metric() -> evaluate.EvaluationModule:
+    """The exact-match metric, loaded from the copy inside the installed package (never from the Hub).
+
+    Kept in memory: no cache files or locks, so every process of a distributed run can compute alone.
+    """
+    return evaluate.load(str(METRIC_PATH), keep_in_memory=True)
+
+
+def exact_match_compute_metrics(
+    tokenizer: PreTrainedTokenizerBase, *, use_cot: bool = False
+) -> Callable[[EvalPrediction], Scores]:
+    """A `compute_metrics` for token ids: `predictions` are what the model generated after each prompt, and
+    `label_ids` the references, e.g. the `labels` of `PauseDataCollator` (-100 outside the target).
+
+    Both are decoded up to their first eos and reduced to the answer as `predict_answers` does (after the last
+    `####` with `use_cot`), then scored by the metric. `SeqVCRTrainer` needs none of this: it generates and scores
+    itself with `eval_exact_match=True`; this serves generation loops of your own (the Trainer's own prediction
+    loop returns logits, not generations).
+    """
+    metric = load_metric()
+
+    def compute_metrics(prediction: EvalPrediction) -> Scores:
+        def answers(rows: np.ndarray) -> list[str]:
+            return [extract_answer(decode_generated(tokenizer, ids), use_cot) for ids in np.asarray(rows).tolist()]
+
+        return metric.compute(predictions=answers(prediction.predictions), references=answers(prediction.label_ids))
+
+    return compute_metrics
 
 
 def exact_match_by_length(

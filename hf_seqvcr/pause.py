@@ -98,6 +98,11 @@ class PauseDataCollator:
         self._pause_ids = pause_token_ids(self.tokenizer, self.num_pause_tokens)
 
     @property
+    def pause_ids(self) -> tuple[int, ...]:
+        """The ids appended after each question's eos, in order (what a model card must tell users to append)."""
+        return tuple(self._pause_ids)
+
+    @property
     def required_columns(self) -> tuple[str, ...]:
         return required_columns(self.use_cot)
 

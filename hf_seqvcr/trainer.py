@@ -16,11 +16,11 @@ from transformers.utils.hub import hf_api
 
 from .config import SeqVCRConfig
 from .distributed import global_seq_vcr_loss
-from .evaluation import normalize_answer, predict_answers, score_answers
+from .evaluation import load_metric, normalize_answer, predict_answers
 from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
-from .model_card import final_metrics, render_model_card
+from .model_card import final_metrics, framework_versions, render_model_card
 from .pause import PauseDataCollator, pause_token_strings, position_mask
 from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, detached_projector, get_projector
 
@@ -170,7 +170,7 @@ class SeqVCRMixin:
             max_new_tokens=self.args.eval_max_new_tokens,
         )
         pairs = gather_object(list(zip(predictions, (normalize_answer(row["answer"]) for row in shard))))
-        return score_answers([p for p, _ in pairs], [r for _, r in pairs])
+        return load_metric().compute(predictions=[p for p, _ in pairs], references=[r for _, r in pairs])
 
     def _save_checkpoint(self, model, trial) -> None:
         self._saving_checkpoint = True
@@ -208,7 +208,8 @@ class SeqVCRMixin:
                           model_name: str | None = None, finetuned_from: str | None = None,
                           dataset: str | None = None, dataset_args: str | None = None,
                           dataset_revision: str | None = None, **_) -> None:  # fmt: skip
-        """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, pause tokens, data, final metrics.
+        """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, the pause tokens the collator appends,
+        data, final metrics, framework versions and the method's citations.
 
         The method is `model.config.seqvcr_method`; the metrics are the last logged `eval_*`/`test_*` scores (log
         test scores with `trainer.log` before pushing). `dataset` (a Hub dataset id, None for local data),
@@ -218,16 +219,21 @@ class SeqVCRMixin:
         if not self.is_world_process_zero():
             return
         model = self.accelerator.unwrap_model(self.model)
-        name_or_path = getattr(model.config, "_name_or_path", "")
+        name_or_path = model.name_or_path
+        collator = self.data_collator  # the card must name the pauses training appended, not what the config implies
+        pause_tokens = (collator.tokenizer.convert_ids_to_tokens(list(collator.pause_ids))
+                        if isinstance(collator, PauseDataCollator)
+                        else pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings))
         card = render_model_card(
             method=model.config.seqvcr_method,
             seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
                             if f.name.startswith("seqvcr_")},
-            pause_tokens=pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings),
+            pause_tokens=pause_tokens,
             dataset_id=dataset, dataset_revision=dataset_revision, dataset_config=dataset_args,
             eval_metrics=final_metrics(self.state.log_history),
             base_model=finetuned_from or (name_or_path if name_or_path and not os.path.isdir(name_or_path) else None),
             model_id=self.hub_model_id or model_name or self.args.output_dir, license=license,
+            versions=framework_versions(peft=hasattr(model, "peft_config")),
         )  # fmt: skip
         tags = [tags] if isinstance(tags, str) else tags or []
         card.data.tags += [tag for tag in tags if tag not in card.data.tags]

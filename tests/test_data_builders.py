@@ -21,6 +21,7 @@ from datasets import Dataset, DatasetDict
 from data_builders import arithmetic, gsm8k, lis, load_task_dataset, multiplication, to_line, write_dataset_dir
 from data_builders.card import dataset_card
 from data_builders.distinct import draw_distinct
+from hf_seqvcr.citations import bibtex
 from hf_seqvcr.dataset_card import merge_cards
 
 DENG_MULT = [
@@ -354,6 +355,17 @@ def _card(config_name: str) -> str:
         parameters={"p": 1}, seed=0, split_sizes={"train": 3, "validation": 3, "test": 3}, license="mit",
         license_note="demo.", citations=["cobbe2021gsm8k"], command=f"python -m demo --config-name {config_name}",
     )  # fmt: skip
+
+
+def test_dataset_card_cites_from_the_library_and_names_it_for_unknown_keys():
+    cited = _card("demo").split("```bibtex\n")[1].split("```")[0]
+    assert cited == bibtex(["cobbe2021gsm8k", "arefin2025seqvcr"]) + "\n"  # Seq-VCR always, after the task's own
+    with pytest.raises(ValueError, match=r"\['nobody2099'\].*hf_seqvcr\.citations\.CITATIONS"):
+        dataset_card(
+            config_name="x", task="demo", summary="Demo.", example={"question": "q", "cot": "c", "answer": "a"},
+            parameters={}, seed=0, split_sizes={"train": 1}, license="mit", license_note="demo.",
+            citations=["nobody2099"], command="python -m demo",
+        )  # fmt: skip
 
 
 def test_second_config_is_added_and_rebuilding_one_replaces_only_it(tmp_path):

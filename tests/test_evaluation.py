@@ -1,11 +1,47 @@
-"""Exact-match evaluation: batched, left-padded generation equals one-by-one generation; scoring is exact."""
+"""Exact-match evaluation: batched, left-padded generation equals one-by-one generation; scoring is exact; the
+`evaluate` metric, `compute_metrics` and the trainer all score through `score_answers`."""
 
+import configparser
+from pathlib import Path
+
+import evaluate
+import numpy as np
 import pytest
 import torch
-from tiny import addition_splits, tiny_gpt2, tiny_llama
+from tiny import addition_splits, sgd_config, tiny_gpt2, tiny_llama
+from transformers import EvalPrediction
 
-from hf_seqvcr import PauseDataCollator, add_pause_tokens, build_digit_tokenizer, evaluate_exact_match
-from hf_seqvcr.evaluation import extract_answer, generate_answers, score_answers
+import hf_seqvcr.trainer
+from hf_seqvcr import PauseDataCollator, SeqVCRTrainer, add_pause_tokens, build_digit_tokenizer, evaluate_exact_match
+from hf_seqvcr.evaluation import (
+    METRIC_PATH,
+    exact_match_compute_metrics,
+    extract_answer,
+    generate_answers,
+    load_metric,
+    normalize_answer,
+    score_answers,
+)
+from hf_seqvcr.model_card import TEMPLATE_PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def answering_model(tokenizer, answers: dict[str, str]):
+    """A tiny model whose `generate` writes `answers[question]` then eos: known predictions, no training."""
+    model = tiny_gpt2(tokenizer)
+
+    def fake_generate(input_ids, attention_mask, max_new_tokens, **kwargs):
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask):
+            question = tokenizer.decode(ids[mask.bool()][:-1])  # drop the eos separator
+            target = tokenizer(answers[question], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            target += [tokenizer.pad_token_id] * (max_new_tokens - len(target))
+            rows.append(torch.cat([ids, torch.tensor(target[:max_new_tokens])]))
+        return torch.stack(rows)
+
+    model.generate = fake_generate
+    return model
 
 
 @pytest.mark.parametrize("build", [tiny_gpt2, tiny_llama])
@@ -37,18 +73,108 @@ def test_evaluate_exact_match_counts_a_model_that_copies_the_answer():
     tokenizer = build_digit_tokenizer()
     _, test = addition_splits(digits=1, train=0, test=5)
     collator = PauseDataCollator(tokenizer)
-    answers = {row["question"]: row["answer"] for row in test}
-    model = tiny_gpt2(tokenizer)
-
-    def fake_generate(input_ids, attention_mask, max_new_tokens, **kwargs):
-        rows = []
-        for ids, mask in zip(input_ids, attention_mask):
-            question = tokenizer.decode(ids[mask.bool()][:-1])  # drop the eos separator
-            target = tokenizer(answers[question], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-            target += [tokenizer.pad_token_id] * (max_new_tokens - len(target))
-            rows.append(torch.cat([ids, torch.tensor(target)]))
-        return torch.stack(rows)
-
-    model.generate = fake_generate
+    model = answering_model(tokenizer, {row["question"]: row["answer"] for row in test})
     scores = evaluate_exact_match(model, collator, test)
     assert scores["exact_match"] == 1.0 and scores["digit_accuracy"] == 1.0
+
+
+CASES = {
+    "exact": (["123", "45"], ["123", "45"]),
+    "partial": (["120", "55"], ["123", "45"]),
+    "longer and shorter": (["12345", "4", ""], ["123", "45", "6"]),
+    "references of several lengths": (["1", "21", "321"], ["1", "22", "333"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_metric_loads_offline_from_its_path_and_equals_score_answers(case, hub, monkeypatch):
+    monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", True)  # what HF_EVALUATE_OFFLINE=1 sets on import
+    mark = len(hub.requests)
+    metric = evaluate.load(str(METRIC_PATH))
+    predictions, references = CASES[case]
+    assert metric.compute(predictions=predictions, references=references) == score_answers(predictions, references)
+    assert load_metric().compute(predictions=predictions, references=references) == score_answers(
+        predictions, references
+    )
+    assert hub.requests_since(mark) == []  # nothing asked the Hub, not even the loopback one
+
+
+def test_metric_values_on_a_hand_made_case():
+    scores = load_metric().compute(predictions=["12345", "4", ""], references=["123", "45", "6"])
+    assert scores == {"exact_match": 0.0, "digit_accuracy": pytest.approx(4 / 6),
+                      "position_accuracy": pytest.approx([2 / 3, 1 / 2, 1.0])}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("predictions", "references", "error"),
+    [(["1"], ["1", "2"], "number of predictions"), ([], [], "No examples to score")],
+)
+def test_metric_rejects_mismatched_or_empty_inputs(predictions, references, error):
+    with pytest.raises(ValueError, match=error):
+        load_metric().compute(predictions=predictions, references=references)
+
+
+def test_metric_and_card_template_ship_with_the_package():
+    """`package_data` in setup.cfg names both, so an installed wheel (not only this checkout) loads them."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    package = ROOT / "hf_seqvcr"
+    shipped = {path for glob in config["options.package_data"]["hf_seqvcr"].split() for path in package.glob(glob)}
+    assert {METRIC_PATH / "seqvcr_exact_match.py", TEMPLATE_PATH} <= shipped
+
+
+def _ids(tokenizer, texts: list[str]) -> np.ndarray:
+    """Token ids of `texts` each followed by eos and pad, padded with -100 as the Trainer pads gathered arrays."""
+    rows = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id, tokenizer.pad_token_id]
+            for text in texts]  # fmt: skip
+    return np.array([row + [-100] * (max(map(len, rows)) - len(row)) for row in rows])
+
+
+@pytest.mark.parametrize("use_cot", [False, True])
+def test_compute_metrics_scores_generated_ids_against_collator_labels(use_cot):
+    tokenizer = build_digit_tokenizer()
+    rows = [{"question": "1 + 2", "cot": "1 + 2 = 3", "answer": "3"},
+            {"question": "9 9 + 9", "cot": "9 9 + 9 = 8 0 1", "answer": "8 0 1"},
+            {"question": "5 + 5", "cot": "5 + 5 = 0 1", "answer": "0 1"}]  # fmt: skip
+    generated = ["3", "8 0 2", "0 1 7"] if not use_cot else ["x #### 3", "8 0 1 = 2 #### 8 0 2", "#### 0 1 7"]
+    labels = PauseDataCollator(tokenizer, use_cot=use_cot)(rows)["labels"].numpy()
+    compute_metrics = exact_match_compute_metrics(tokenizer, use_cot=use_cot)
+    scores = compute_metrics(EvalPrediction(predictions=_ids(tokenizer, generated), label_ids=labels))
+    assert scores == score_answers(["3", "802", "017"], ["3", "801", "01"])
+
+
+def test_compute_metrics_agrees_with_evaluate_exact_match_on_generated_ids():
+    """The same model's continuations, scored by `compute_metrics` and by the standalone evaluation."""
+    tokenizer = build_digit_tokenizer()
+    tokenizer, model = add_pause_tokens(tokenizer, tiny_gpt2(tokenizer, seed=1), num=1)
+    collator = PauseDataCollator(tokenizer, num_pause_tokens=1)
+    _, rows = addition_splits(digits=1, train=0, test=4)
+    continuations = []
+    for row in rows:
+        prompt = torch.tensor([collator.prompt_ids(row["question"])])
+        output = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=3, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        continuations.append(output[0, prompt.shape[1] :].tolist())
+    padded = np.array([ids + [-100] * (3 - len(ids)) for ids in continuations])
+    prediction = EvalPrediction(predictions=padded, label_ids=collator(list(rows))["labels"].numpy())
+    expected = evaluate_exact_match(model, collator, rows, max_new_tokens=3)
+    assert exact_match_compute_metrics(tokenizer)(prediction) == expected
+
+
+def test_trainer_exact_match_is_the_metric_on_the_gathered_answers(tmp_path, monkeypatch):
+    """Half the answers wrong in a known way: the trainer's eval metrics are `score_answers` of them, via the metric."""
+    tokenizer = build_digit_tokenizer()
+    _, rows = addition_splits(digits=2, train=0, test=6)
+    wrong_last_digit = {str(d): str((d + 1) % 10) for d in range(10)}
+    predicted = {row["question"]: row["answer"] if i % 2 else row["answer"][:-1] + wrong_last_digit[row["answer"][-1]]
+                 for i, row in enumerate(rows)}  # fmt: skip
+    loads = []
+    monkeypatch.setattr(hf_seqvcr.trainer, "load_metric", lambda: loads.append(1) or load_metric())
+    args = sgd_config(tmp_path, eval_exact_match=True, per_device_eval_batch_size=4)
+    trainer = SeqVCRTrainer(model=answering_model(tokenizer, predicted), args=args, eval_dataset=rows,
+                            processing_class=tokenizer)  # fmt: skip
+    metrics = trainer.evaluate()
+    expected = score_answers([normalize_answer(predicted[row["question"]]) for row in rows],
+                             [normalize_answer(row["answer"]) for row in rows])  # fmt: skip
+    assert {k: metrics[f"eval_{k}"] for k in expected} == expected and loads == [1]
+    assert 0 < expected["exact_match"] < 1

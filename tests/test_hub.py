@@ -20,9 +20,11 @@ from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
 from tiny import tiny_gpt2, tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
+from hf_seqvcr import PauseDataCollator, SeqVCRConfig, SeqVCRTrainer, add_pause_tokens
+from hf_seqvcr.citations import CITATIONS, METHOD_CITATIONS
 from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, render_card
 from hf_seqvcr.hub import HubPublishError, push_dataset, validate_repo_id
-from hf_seqvcr.model_card import render_model_card
+from hf_seqvcr.model_card import framework_versions, render_model_card
 from hf_seqvcr.tokenizer import build_digit_tokenizer
 
 PAUSES = ["<pause>", "<pause>"]
@@ -143,6 +145,55 @@ def test_model_card_yaml_round_trips(method: str, tmp_path) -> None:
     assert (result.dataset_revision, result.metric_type, result.metric_value) == ("abc123", "eval_exact_match", 0.995)
     assert ("convert_tokens_to_ids(pause_tokens)" in loaded.text) is ("pause" in method)
     assert ("`lambda_cov` | `0.004`" in loaded.text) is method.startswith("seqvcr")
+
+
+@pytest.mark.parametrize("method", ["vanilla", "cot", "pause", "seqvcr", "seqvcr_pause"])
+def test_model_card_records_framework_versions_and_cites_the_method(method: str) -> None:
+    card = render_model_card(
+        method=method, seqvcr_hparams={"lambda_var": 1.0}, pause_tokens=PAUSES if "pause" in method else [],
+        dataset_id=None, dataset_revision=None, eval_metrics={}, base_model=None, model_id="tester/m",
+        versions={"hf-seqvcr": "0.1.0", "Transformers": "5.24.0", "PEFT": "0.21.2"},
+    )  # fmt: skip
+    assert "### Framework versions\n\n- hf-seqvcr 0.1.0\n- Transformers 5.24.0\n- PEFT 0.21.2\n" in card.text
+    keys = METHOD_CITATIONS[method]
+    assert [key for key in CITATIONS if CITATIONS[key] in card.text] == sorted(keys, key=list(CITATIONS).index)
+    assert ("```bibtex" in card.text) is bool(keys)
+
+
+def test_framework_versions_are_the_installed_ones_and_name_peft_only_when_used() -> None:
+    import peft
+    import transformers
+
+    versions = framework_versions()
+    assert list(versions) == ["hf-seqvcr", "Transformers", "Pytorch", "Datasets", "Tokenizers", "Accelerate"]
+    assert versions["Transformers"] == transformers.__version__ and versions["Pytorch"] == torch.__version__
+    assert framework_versions(peft=True) == {**versions, "PEFT": peft.__version__}  # peft's own card line
+
+
+def test_trainer_card_lists_the_pause_tokens_the_collator_appends(tmp_path) -> None:
+    """Distinct pauses with a default config: the card must name `<pause_0>` `<pause_1>`, not `<pause>`, and its
+    snippet must prompt exactly as the collator does; a Hub base model is read from `model.name_or_path`."""
+    tokenizer, _ = add_pause_tokens(build_digit_tokenizer(), None, 2, distinct=True)
+    model = tiny_gpt2(tokenizer)
+    model.config.seqvcr_method = "pause"
+    model.name_or_path = "tester/base"
+    args = SeqVCRConfig(tmp_path, use_seqvcr=False, num_pause_tokens=2, report_to="none")
+    trainer = SeqVCRTrainer(model=model, args=args, processing_class=tokenizer)
+    assert not args.distinct_pause_embeddings and isinstance(trainer.data_collator, PauseDataCollator)
+    trainer.save_model()
+    trainer.create_model_card()
+
+    card = ModelCard.load(tmp_path / "README.md")
+    assert "`<pause_0>` `<pause_1>`" in card.text and "<pause>" not in card.text
+    assert card.data.base_model == "tester/base"
+    question = "1 2 * 3 4"
+    snippet = card.text.split("```python\n")[1].split("```")[0].replace('question = "..."', f"question = {question!r}")
+    namespace: dict = {}
+    exec(snippet, namespace)  # loads the model and tokenizer saved in tmp_path, as the card's model id says
+    assert namespace["prompt_ids"] == trainer.data_collator.prompt_ids(question)
+    assert namespace["prompt_ids"][-2:] == list(trainer.data_collator.pause_ids) == tokenizer.convert_tokens_to_ids(
+        ["<pause_0>", "<pause_1>"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,7 @@ def test_lora_adapter_reloads_from_the_hub_and_its_card_keeps_our_tags(hub: Loop
     card = ModelCard(hub.repo(repo_id).head().files["README.md"].content.decode())
     assert card.data.library_name == "peft" and {"seq-vcr", "pause-tokens", "pause", "lora"} <= set(card.data.tags)
     assert "| `test_exact_match` | 0.5 |" in card.text and "a local dataset" in card.text
+    assert card.text.count("- PEFT ") == 1 and "- Transformers " in card.text  # peft found its version line there
     assert card.data.eval_results is None  # model-index entries need a Hub dataset
 
 
