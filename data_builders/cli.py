@@ -1,18 +1,77 @@
-"""The command-line flow every builder shares: flags, checks before work, build, write locally, optionally push."""
+"""The command line every builder shares: a task declares what is its own, `main` does the rest.
+
+A task module declares one `BuilderTask` and keeps a one-line ``main``; the generic `main` parses the task's
+flags and the common ones (seed, output, Hub upload), checks everything cheap before any work, builds, writes
+the Hub-style directory with its card, and pushes if asked. Declaring a task::
+
+    def _add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--length", type=int, default=DEFAULT_LENGTH, help="...")
+        add_split_arguments(parser, DEFAULT_SIZES)
+
+
+    TASK = BuilderTask(
+        name="copying",                          # the module data_builders.copying
+        description="Build copying data ...",
+        add_arguments=_add_arguments,
+        config_name=lambda options: f"copy-n{options['length']}",
+        config_name_help="copy-n<length>, e.g. copy-n16",
+        check=check_options,                     # check_options(**options): ValueError naming flag and fix
+        build=build,                             # build(**options, seed=seed) -> DatasetDict
+        card=lambda options: dict(task=..., summary=..., parameters=..., license=..., license_note=...,
+                                  citations=[...]),
+    )
+
+
+    def main(argv: list[str] | None = None) -> int:
+        return cli.main(TASK, argv)
+
+``options`` are the values of the task's own flags, keyed by argparse dest, in flag order (paths as strings);
+they make up the card's rebuild command, so every flag must have a default (or be None when not given).
+Converting an old-style ``main``: its ``add_argument`` calls go into ``add_arguments``, its ``config_name``
+expression into ``config_name``, its ``card_fields`` into ``card``; ``check_options`` and ``build`` take the
+flags' dests as keyword arguments. Two optional hooks cover the rest: ``resolve`` fills in defaults that
+depend on other flags (so the rebuild command spells them out), ``inputs`` turns options into the arguments
+of ``check`` and ``build`` when a flag names files to read (e.g. ``--heldout-dir`` into ``heldout`` pairs).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datasets import DatasetDict
 
 from .card import dataset_card
 from .dataset_dir import check_output_dir, write_dataset_dir
 from .schema import SplitSizes
+
+Options = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BuilderTask:
+    """Everything task-specific about a builder's command line; see the module docstring for an example."""
+
+    name: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    config_name: Callable[[Options], str]
+    config_name_help: str
+    check: Callable[..., object]
+    build: Callable[..., DatasetDict]
+    card: Callable[[Options], Mapping[str, object]]
+    resolve: Callable[[Options], Options] | None = None
+    inputs: Callable[[Options], Options] | None = None
+
+    @property
+    def module(self) -> str:
+        return f"data_builders.{self.name}"
 
 
 def add_split_arguments(parser: argparse.ArgumentParser, defaults: SplitSizes, *, fixed_by: str | None = None) -> None:
@@ -32,7 +91,7 @@ def add_split_arguments(parser: argparse.ArgumentParser, defaults: SplitSizes, *
         )
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name: str) -> None:
+def _add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name: str) -> None:
     """Seed, output and Hub flags, identical for every builder."""
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed; the same seed and sizes give byte-identical files"
@@ -47,10 +106,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name
     hub.add_argument("--revision", metavar="BRANCH", help="push to this branch instead of main")
 
 
-def split_sizes(args: argparse.Namespace) -> SplitSizes:
-    return SplitSizes(train=args.train_size, validation=args.validation_size, test=args.test_size)
-
-
 def rebuild_command(module: str, options: Mapping[str, object]) -> str:
     """The shell command that rebuilds a config, every option spelled out so later default changes do not matter."""
     words = ["python", "-m", module]
@@ -60,40 +115,36 @@ def rebuild_command(module: str, options: Mapping[str, object]) -> str:
     return shlex.join(words)
 
 
-def run_builder(
-    parser: argparse.ArgumentParser,
-    args: argparse.Namespace,
-    *,
-    module: str,
-    config_name: str,
-    options: Mapping[str, object],
-    check: Callable[[], object],
-    build: Callable[[], DatasetDict],
-    card_fields: Mapping[str, object],
-) -> int:
-    """Check everything cheap first (repo id, options, output dir), then build, write, and push if asked.
-
-    ``options`` are the builder's own flags (they go into the card's rebuild command), ``check`` raises
-    ValueError for a bad option, and ``card_fields`` are the task-specific arguments of ``dataset_card``.
-    """
-    hub = None
+def main(task: BuilderTask, argv: list[str] | None = None) -> int:
+    """Parse, check everything cheap first (repo id, options, output dir), then build, write, and push if asked."""
+    own = argparse.ArgumentParser(add_help=False)
+    task.add_arguments(own)
+    parser = argparse.ArgumentParser(prog=f"python -m {task.module}", description=task.description, parents=[own])
+    _add_common_arguments(parser, default_config_name=task.config_name_help)
+    args = parser.parse_args(argv)
+    options = {dest: _plain(getattr(args, dest)) for dest in vars(own.parse_args([]))}
+    if task.resolve is not None:
+        options = task.resolve(options)
+    config_name = args.config_name or task.config_name(options)
     if (args.private or args.revision) and not args.push_to_hub:
         parser.error("--private and --revision only apply to an upload; add --push-to-hub REPO_ID or drop them")
+    hub = None
     try:
         if args.push_to_hub:
             from hf_seqvcr import hub  # lazy: building data never needs the Hub client
 
             hub.validate_repo_id(args.push_to_hub)
-        check()
+        inputs = options if task.inputs is None else task.inputs(options)
+        task.check(**inputs)
         check_output_dir(args.output_dir, config_name)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
-    dataset = build()
+    dataset = task.build(**inputs, seed=args.seed)
     command = rebuild_command(
-        module, {**options, "seed": args.seed, "config_name": config_name, "output_dir": args.output_dir}
+        task.module, {**options, "seed": args.seed, "config_name": config_name, "output_dir": args.output_dir}
     )
     card_text = dataset_card(
-        **card_fields,
+        **task.card(options),
         config_name=config_name,
         example=dataset["train"][0],
         seed=args.seed,
@@ -120,3 +171,8 @@ def run_builder(
         branch = f" (branch {args.revision})" if args.revision else ""
         print(f"pushed config {config_name!r} to {commit.repo_url}{branch}")
     return 0
+
+
+def _plain(value: object) -> object:
+    """Paths as strings, so options can go into the card's YAML as they are."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from datasets import DatasetDict
 
-from .cli import add_common_arguments, run_builder
+from . import cli
+from .cli import BuilderTask, Options
 from .distinct import Example
 from .schema import SPLITS, from_line, make_split
 
@@ -30,6 +31,7 @@ DEFAULT_CONFIG_NAMES = {"aug": "gsm8k-aug", "original": "gsm8k"}
 DENG_FILES = {"train": "train_no_aug.txt", "validation": "valid.txt", "test": "test.txt"}
 ORIGINAL_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
 DEFAULT_VALIDATION_SIZE = 500  # as many as Deng et al. held out of the original train set
+DENG_LICENSE_NOTE = " Deng et al.'s files come from github da03/implicit_chain_of_thought, which has no LICENSE file."
 
 
 def normalize_answer(answer: str) -> str:
@@ -148,12 +150,7 @@ def _check_disjoint(splits: dict[str, list[Example]]) -> None:
                 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data_builders.gsm8k",
-        description="Convert GSM8K (Deng et al.'s implicit-CoT files or OpenAI's original jsonl) to the shared "
-        "question/cot/answer schema.",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--variant", choices=VARIANTS, default="aug", help="aug: Deng et al.'s files; original: OpenAI's jsonl"
     )
@@ -172,19 +169,21 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help=f"original only: train questions held out as validation (default {DEFAULT_VALIDATION_SIZE})",
     )
-    add_common_arguments(parser, default_config_name=" or ".join(DEFAULT_CONFIG_NAMES.values()))
-    args = parser.parse_args(argv)
-    input_dir = args.input_dir or DEFAULT_INPUT_DIRS[args.variant]
-    validation_size = args.validation_size
-    if args.variant == "original" and validation_size is None:
+
+
+def _resolve(options: Options) -> Options:
+    """The defaults that depend on --variant, spelled out for the card's rebuild command."""
+    variant = options["variant"]
+    validation_size = options["validation_size"]
+    if variant == "original" and validation_size is None:
         validation_size = DEFAULT_VALIDATION_SIZE
-    options = {
-        "variant": args.variant,
-        "input_dir": str(input_dir),
-        "train_file": args.train_file,
-        "validation_size": validation_size,
-    }
-    if args.variant == "aug":
+    input_dir = options["input_dir"] or str(DEFAULT_INPUT_DIRS[variant])
+    return {**options, "input_dir": input_dir, "validation_size": validation_size}
+
+
+def _card(options: Options) -> dict[str, object]:
+    aug = options["variant"] == "aug"
+    if aug:
         summary = (
             "GSM8K grade-school math word problems (Cobbe et al., 2021) in the implicit-CoT format of Deng et al. "
             "(2023), as used by Seq-VCR (Arefin et al., 2025). The question is the problem text, the chain of "
@@ -198,33 +197,36 @@ def main(argv: list[str] | None = None) -> int:
             "GSM8K grade-school math word problems (Cobbe et al., 2021), original release. The question is the "
             "problem text, the chain of thought the rationale before `#### ` (calculator annotations `<<expr=value>>` "
             "and newlines kept), the answer the final number with thousands separators removed. Validation is a "
-            f"random subset of {validation_size} train questions (NumPy PCG64 with the seed below); test is the "
-            "original test set."
+            f"random subset of {options['validation_size']} train questions (NumPy PCG64 with the seed below); test "
+            "is the original test set."
         )
-    card_fields = dict(
+    return dict(
         task="gsm8k",
         summary=summary,
         parameters={key: value for key, value in options.items() if value is not None},
         license="mit",
         license_note="GSM8K is released under the MIT license, Copyright (c) 2021 OpenAI "
-        "(github openai/grade-school-math)."
-        + (
-            " Deng et al.'s files come from github da03/implicit_chain_of_thought, which has no LICENSE file."
-            if args.variant == "aug"
-            else ""
-        ),
-        citations=["cobbe2021gsm8k", *(["deng2023implicit"] if args.variant == "aug" else [])],
+        "(github openai/grade-school-math)." + (DENG_LICENSE_NOTE if aug else ""),
+        citations=["cobbe2021gsm8k", *(["deng2023implicit"] if aug else [])],
     )
-    return run_builder(
-        parser,
-        args,
-        module="data_builders.gsm8k",
-        config_name=args.config_name or DEFAULT_CONFIG_NAMES[args.variant],
-        options=options,
-        check=lambda: check_options(**options),
-        build=lambda: build(**options, seed=args.seed),
-        card_fields=card_fields,
-    )
+
+
+TASK = BuilderTask(
+    name="gsm8k",
+    description="Convert GSM8K (Deng et al.'s implicit-CoT files or OpenAI's original jsonl) to the shared "
+    "question/cot/answer schema.",
+    add_arguments=_add_arguments,
+    config_name=lambda options: DEFAULT_CONFIG_NAMES[options["variant"]],
+    config_name_help=" or ".join(DEFAULT_CONFIG_NAMES.values()),
+    check=check_options,
+    build=build,
+    card=_card,
+    resolve=_resolve,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(TASK, argv)
 
 
 if __name__ == "__main__":

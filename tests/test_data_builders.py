@@ -18,8 +18,9 @@ import pytest
 import yaml
 from datasets import Dataset, DatasetDict
 
-from data_builders import arithmetic, gsm8k, lis, load_task_dataset, multiplication, to_line, write_dataset_dir
+from data_builders import arithmetic, cli, gsm8k, lis, load_task_dataset, multiplication, to_line, write_dataset_dir
 from data_builders.card import dataset_card
+from data_builders.schema import SplitSizes, make_split, split_in_order
 from data_builders.distinct import draw_distinct
 from hf_seqvcr.dataset_card import merge_cards
 
@@ -339,6 +340,65 @@ def test_rebuild_command_in_card_rebuilds_identical_files(tmp_path):
     out = command.index("--output-dir")
     main([*command[3:out], "--output-dir", str(tmp_path / "b")])
     assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(tmp_path / "b")
+
+
+def _toy_task(built: list[int]) -> cli.BuilderTask:
+    """A task declared like the cli docstring says, as a new builder module would declare it."""
+
+    def add_arguments(parser):
+        parser.add_argument("--width", type=int, default=3, help="digits per question")
+        parser.add_argument("--notes-dir", type=Path, help="a path flag: reaches the card as a string")
+        cli.add_split_arguments(parser, SplitSizes(train=6, validation=2, test=2))
+
+    def check(*, width, notes_dir, train_size, validation_size, test_size):
+        if width < 1:
+            raise ValueError(f"width={width} must be >= 1; pass --width 1 or more")
+        SplitSizes(train=train_size, validation=validation_size, test=test_size)
+
+    def build(*, width, notes_dir, train_size, validation_size, test_size, seed):
+        built.append(seed)
+        sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
+        questions = [str(seed * 1000 + i).zfill(width) for i in range(sizes.total)]
+        return split_in_order(make_split(questions, [""] * sizes.total, ["1"] * sizes.total), sizes)
+
+    return cli.BuilderTask(
+        name="toy",
+        description="A toy task.",
+        add_arguments=add_arguments,
+        config_name=lambda options: f"toy-w{options['width']}",
+        config_name_help="toy-w<width>",
+        check=check,
+        build=build,
+        card=lambda options: dict(
+            task="toy", summary="Toy.", parameters={"width": options["width"], "notes_dir": options["notes_dir"]},
+            license="apache-2.0", license_note="toy.", citations=[],
+        ),
+    )  # fmt: skip
+
+
+def test_a_declared_task_gets_the_whole_command_line(tmp_path, capsys):
+    """Flags in declaration order, defaults spelled out in the rebuild command, checks before any build."""
+    built = []
+    task = _toy_task(built)
+    out = tmp_path / "out"
+    assert cli.main(task, ["--notes-dir", str(tmp_path), "--seed", "4", "--output-dir", str(out)]) == 0
+    assert "wrote config 'toy-w3' (train 6, validation 2, test 2)" in capsys.readouterr().out
+    meta = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---\n")[1])
+    assert meta["seqvcr_builds"]["toy-w3"]["command"] == shlex.join([
+        "python", "-m", "data_builders.toy", "--width", "3", "--notes-dir", str(tmp_path), "--train-size", "6",
+        "--validation-size", "2", "--test-size", "2", "--seed", "4", "--config-name", "toy-w3", "--output-dir",
+        str(out),
+    ])  # fmt: skip
+    assert meta["seqvcr_builds"]["toy-w3"]["parameters"] == {"width": 3, "notes_dir": str(tmp_path)}
+    assert load_task_dataset(out)["test"]["question"] == ["4000", "4001"]
+    for argv, message in [(["--width", "0"], "pass --width 1 or more"), (["--test-size", "0"], "--test-size")]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(task, [*argv, "--output-dir", str(tmp_path / "bad")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert built == [4] and not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit):
+        cli.main(task, ["--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m data_builders.toy [-h] [--width WIDTH]")
 
 
 def _tiny(prefix: str, rows: int = 3) -> DatasetDict:
