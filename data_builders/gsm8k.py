@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from datasets import DatasetDict
 
+from hf_seqvcr.schema import ANSWER_MARKER
+
 from . import cli
 from .cli import BuilderTask, Options
 from .distinct import Example
@@ -34,15 +36,16 @@ DEFAULT_VALIDATION_SIZE = 500  # as many as Deng et al. held out of the original
 DENG_LICENSE_NOTE = " Deng et al.'s files come from github da03/implicit_chain_of_thought, which has no LICENSE file."
 
 
-def normalize_answer(answer: str) -> str:
-    """The final answer as exact-match scoring compares it: no thousands separators, no surrounding spaces."""
+def strip_thousands_separators(answer: str) -> str:
+    """``1,600`` -> ``1600``, spaces around trimmed: the answer column holds the number as scoring compares it
+    (scoring's own `hf_seqvcr.evaluation.normalize_answer` then only drops whitespace)."""
     return answer.strip().replace(",", "")
 
 
 def parse_deng_line(line: str) -> Example:
     """(question, cot, answer) of ``question||cot #### answer``, the answer normalised."""
     row = from_line(line)
-    return row["question"], row["cot"], normalize_answer(row["answer"])
+    return row["question"], row["cot"], strip_thousands_separators(row["answer"])
 
 
 def parse_original_record(record: dict) -> Example:
@@ -53,10 +56,10 @@ def parse_original_record(record: dict) -> Example:
         or not isinstance(record.get("answer"), str)
     ):
         raise ValueError('a record must be {"question": str, "answer": str}')
-    rationale, marker, answer = record["answer"].rpartition("#### ")
+    rationale, marker, answer = record["answer"].rpartition(f"{ANSWER_MARKER} ")
     if not marker:
-        raise ValueError(f"answer {record['answer'][-80:]!r} has no '#### <final answer>'")
-    return record["question"], rationale.rstrip("\n"), normalize_answer(answer)
+        raise ValueError(f"answer {record['answer'][-80:]!r} has no '{ANSWER_MARKER} <final answer>'")
+    return record["question"], rationale.rstrip("\n"), strip_thousands_separators(answer)
 
 
 def check_options(

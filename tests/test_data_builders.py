@@ -235,6 +235,14 @@ def test_lis_errors_name_the_option():
 # --- GSM8K --------------------------------------------------------------------------------------------
 
 
+def test_gsm8k_answers_only_lose_thousands_separators():
+    """One normalize_answer in the project (evaluation's); the builder's step says what it does."""
+    assert gsm8k.strip_thousands_separators(" 1,600 ") == "1600"
+    assert gsm8k.parse_original_record({"question": "Q", "answer": "a\nb = 3\n#### -1,234"}) == ("Q", "a\nb = 3", "-1234")
+    assert gsm8k.parse_deng_line("Q||<<2*3=6>> #### 1,000,000") == ("Q", "<<2*3=6>>", "1000000")
+    assert not hasattr(gsm8k, "normalize_answer")
+
+
 def test_gsm8k_aug_keeps_every_deng_line(shared_dir):
     folder = shared_dir / "data/implicit_cot/gsm8k"
     dataset = gsm8k.build(variant="aug", input_dir=folder)
