@@ -591,6 +591,16 @@ def test_cli_push_round_trips_through_the_loopback_hub(hub, tmp_path, capsys):
     assert load_task_dataset(repo_id, "2x2")["train"].to_list() == local["train"].to_list()
 
 
+def test_directories_named_alike_load_their_own_rows(tmp_path):
+    """datasets keys a local folder's cache on its name and card: two runs' ``_dataset`` folders, or one rebuilt
+    in place, must still load their own rows."""
+    argv = ["--digits", "2", "--validation-size", "5", "--test-size", "5"]
+    for run, train_size in (("a", 40), ("b", 30), ("a", 20)):
+        multiplication.main([*argv, "--train-size", str(train_size), "--output-dir", str(tmp_path / run / "_dataset")])
+        assert len(load_task_dataset(tmp_path / run / "_dataset")["train"]) == train_size
+    assert len(load_task_dataset(tmp_path / "b" / "_dataset", "2x2")["train"]) == 30
+
+
 def test_card_data_files_follow_the_splits_written(tmp_path):
     """A card that names other splits than the dataset has still yields a loadable directory."""
     two_splits = DatasetDict({split: _tiny("a")[split] for split in ("train", "test")})
