@@ -137,7 +137,7 @@ def read_heldout(directory: str | Path) -> dict[str, list[tuple[int, int]]]:
     if missing:
         raise FileNotFoundError(
             f"--heldout-dir {str(directory)!r} lacks {missing}; pass a folder with Deng et al.'s valid.txt and "
-            "test_bigbench.txt, e.g. ../shared/data/implicit_cot/5_by_5_mult"
+            "test_bigbench.txt, e.g. data/5_by_5_mult of github da03/implicit_chain_of_thought"
         )
     pairs: dict[str, list[tuple[int, int]]] = {}
     for split, path in paths.items():

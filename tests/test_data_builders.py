@@ -275,7 +275,7 @@ def test_gsm8k_original_carves_validation_by_seed(shared_dir):
 
 def test_gsm8k_errors_name_the_option(shared_dir, tmp_path, capsys):
     for argv, message in [
-        (["--validation-size", "10"], "--variant original"),
+        (["--variant", "aug", "--validation-size", "10"], "--variant original"),
         (["--variant", "original", "--train-file", "x.txt"], "--train-file"),
         (["--input-dir", str(tmp_path / "none")], "--input-dir"),
         (["--variant", "original", "--validation-size", "0"], "--validation-size"),
