@@ -2,7 +2,8 @@
 
 Each task module (``multiplication``, ``arithmetic``, ``lis``, ``gsm8k``) has a pure ``build(..., seed)``
 returning a ``DatasetDict`` and a CLI (``python -m data_builders.<task> --help``) that writes a directory laid
-out like a Hub dataset repo; ``load_task_dataset`` reads such a directory or a Hub dataset id back.
+out like a Hub dataset repo; ``load_task_dataset`` reads such a directory or a Hub dataset id back. A new task
+declares a `cli.BuilderTask` and gets that CLI from `cli.main`; the docstring of ``cli.py`` shows how.
 """
 
 from .card import dataset_card
