@@ -4,6 +4,7 @@ Each task module (``multiplication``, ``arithmetic``, ``lis``, ``gsm8k``, the lo
 ``nary_addition``, ``phop``, ``igsm``, and the over-squashing tasks ``copying``, ``counting``) has a pure
 ``build(..., seed)`` returning a ``DatasetDict`` and a CLI (``python -m data_builders.<task> --help``) that writes a
 directory laid out like a Hub dataset repo; ``load_task_dataset`` reads such a directory or a Hub dataset id back.
+A new task declares a `cli.BuilderTask` and gets that CLI from `cli.main`; the docstring of ``cli.py`` shows how.
 """
 
 from .card import dataset_card

@@ -1,18 +1,79 @@
-"""The command-line flow every builder shares: flags, checks before work, build, write locally, optionally push."""
+"""The command line every builder shares: a task declares what is its own, `main` does the rest.
+
+A task module declares one `BuilderTask` and keeps a one-line ``main``; the generic `main` parses the task's
+flags and the common ones (seed, output, Hub upload), checks everything cheap before any work, builds, writes
+the Hub-style directory with its card, and pushes if asked. Declaring a task::
+
+    def _add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--length", type=int, default=DEFAULT_LENGTH, help="...")
+        add_split_arguments(parser, DEFAULT_SIZES)
+
+
+    TASK = BuilderTask(
+        name="copying",                          # the module data_builders.copying
+        description="Build copying data ...",
+        add_arguments=_add_arguments,
+        config_name=lambda options: f"copy-n{options['length']}",
+        config_name_help="copy-n<length>, e.g. copy-n16",
+        check=check_options,                     # check_options(**options): ValueError naming flag and fix
+        build=build,                             # build(**options, seed=seed) -> DatasetDict
+        card=lambda options: dict(task=..., summary=..., parameters=..., license=..., license_note=...,
+                                  citations=[...]),
+    )
+
+
+    def main(argv: list[str] | None = None) -> int:
+        return cli.main(TASK, argv)
+
+``options`` are the values of the task's own flags, keyed by argparse dest, in flag order (paths as strings);
+the card's rebuild command spells out every one that is not None, so no task flag may be ``required``.
+Converting an old-style ``main(argv)``: its task ``add_argument`` calls go into ``add_arguments`` (choices and
+defaults from the module's constants), its ``config_name`` expression into ``config_name``, its
+``card_fields`` into ``card``; ``check_options`` and ``build`` take the flags' dests as keyword arguments
+(``build`` also ``seed``). Two optional hooks cover the rest: ``resolve`` fills in defaults that depend on
+other flags, so the rebuild command spells them out (gsm8k's validation size); ``inputs`` turns options into
+the arguments of ``check`` and ``build`` when a flag names files to read (multiplication's ``--heldout-dir``
+becomes ``heldout`` pairs).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datasets import DatasetDict
 
 from .card import dataset_card
 from .dataset_dir import check_output_dir, write_dataset_dir
 from .schema import SplitSizes
+
+Options = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BuilderTask:
+    """Everything task-specific about a builder's command line; see the module docstring for an example."""
+
+    name: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    config_name: Callable[[Options], str]
+    config_name_help: str
+    check: Callable[..., object]
+    build: Callable[..., DatasetDict]
+    card: Callable[[Options], Mapping[str, object]]
+    resolve: Callable[[Options], Options] | None = None
+    inputs: Callable[[Options], Options] | None = None
+
+    @property
+    def module(self) -> str:
+        return f"data_builders.{self.name}"
 
 
 def add_split_arguments(parser: argparse.ArgumentParser, defaults: SplitSizes, *, fixed_by: str | None = None) -> None:
@@ -32,7 +93,7 @@ def add_split_arguments(parser: argparse.ArgumentParser, defaults: SplitSizes, *
         )
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name: str) -> None:
+def _add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name: str) -> None:
     """Seed, output and Hub flags, identical for every builder."""
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed; the same seed and sizes give byte-identical files"
@@ -45,6 +106,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name
     hub.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the dataset to this Hub dataset repo")
     hub.add_argument("--private", action="store_true", help="create the Hub repo as private")
     hub.add_argument("--revision", metavar="BRANCH", help="push to this branch instead of main")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name: str) -> None:
+    """For the builders still written in the old style (run_builder); BuilderTask tasks get these from `main`."""
+    _add_common_arguments(parser, default_config_name=default_config_name)
 
 
 def split_sizes(args: argparse.Namespace) -> SplitSizes:
@@ -138,3 +204,66 @@ def run_builder(
         branch = f" (branch {args.revision})" if args.revision else ""
         print(f"pushed config {config_name!r} to {commit.repo_url}{branch}")
     return 0
+
+
+def main(task: BuilderTask, argv: list[str] | None = None) -> int:
+    """Parse, check everything cheap first (repo id, options, output dir), then build, write, and push if asked."""
+    own = argparse.ArgumentParser(add_help=False)
+    task.add_arguments(own)
+    parser = argparse.ArgumentParser(prog=f"python -m {task.module}", description=task.description, parents=[own])
+    _add_common_arguments(parser, default_config_name=task.config_name_help)
+    args = parser.parse_args(argv)
+    options = {dest: _plain(getattr(args, dest)) for dest in vars(own.parse_args([]))}
+    if task.resolve is not None:
+        options = task.resolve(options)
+    config_name = args.config_name or task.config_name(options)
+    if (args.private or args.revision) and not args.push_to_hub:
+        parser.error("--private and --revision only apply to an upload; add --push-to-hub REPO_ID or drop them")
+    hub = None
+    try:
+        if args.push_to_hub:
+            from hf_seqvcr import hub  # lazy: building data never needs the Hub client
+
+            hub.validate_repo_id(args.push_to_hub)
+        inputs = options if task.inputs is None else task.inputs(options)
+        task.check(**inputs)
+        check_output_dir(args.output_dir, config_name)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    dataset = task.build(**inputs, seed=args.seed)
+    command = rebuild_command(
+        task.module, {**options, "seed": args.seed, "config_name": config_name, "output_dir": args.output_dir}
+    )
+    card_text = dataset_card(
+        **task.card(options),
+        config_name=config_name,
+        example=dataset["train"][0],
+        seed=args.seed,
+        split_sizes={split: len(rows) for split, rows in dataset.items()},
+        command=command,
+    )
+    output_dir = write_dataset_dir(dataset, args.output_dir, config_name=config_name, card=card_text)
+    sizes = ", ".join(f"{split} {len(rows):,}" for split, rows in dataset.items())
+    print(f"wrote config {config_name!r} ({sizes}) to {output_dir}")
+    if hub is not None:
+        try:
+            commit = hub.push_dataset(
+                dataset,
+                args.push_to_hub,
+                config_name=config_name,
+                card=card_text,
+                private=args.private,
+                revision=args.revision,
+                local_path=output_dir,
+            )
+        except hub.HubPublishError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        branch = f" (branch {args.revision})" if args.revision else ""
+        print(f"pushed config {config_name!r} to {commit.repo_url}{branch}")
+    return 0
+
+
+def _plain(value: object) -> object:
+    """Paths as strings, so options can go into the card's YAML as they are."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value

@@ -54,16 +54,26 @@ def _load_local(path: Path, config_name: str | None) -> DatasetDict:
     if not os.access(path, os.R_OK | os.X_OK):
         raise ValueError(f"source={str(path)!r} is not readable; fix its permissions or pass another directory")
     readme = path / README
-    configs = (
-        [item["config_name"] for item in card_metadata(readme.read_text(encoding="utf-8")).get("configs", [])]
-        if readme.is_file()
-        else []
-    )
+    entries = {
+        item["config_name"]: item
+        for item in (card_metadata(readme.read_text(encoding="utf-8")).get("configs", []) if readme.is_file() else [])
+    }
+    configs = list(entries)
     if config_name is not None and configs and config_name not in configs:
         raise ValueError(f"config_name={config_name!r} is not in {str(path)!r}; pass one of {configs}")
     if config_name is None and len(configs) > 1:
         raise ValueError(f"{str(path)!r} holds several configs; pass config_name, one of {configs}")
-    return load_dataset(str(path), config_name)
+    entry = entries.get(config_name) or (entries[configs[0]] if configs else {})
+    return load_dataset(str(path), config_name, data_files=_data_files(path, entry.get("data_files")))
+
+
+def _data_files(path: Path, data_files: object) -> dict[str, str] | None:
+    """A card config's data files as absolute paths. Passed explicitly they key datasets' cache on the files
+    (paths and mtimes); from the card alone the key is only the folder's name and the card's configs, so two
+    builder directories named alike (e.g. two runs' ``_dataset``) would load each other's cached rows."""
+    if not isinstance(data_files, list) or not all(isinstance(item, dict) for item in data_files):
+        return None
+    return {item["split"]: str(path.resolve() / item["path"]) for item in data_files}
 
 
 def is_hub_dataset(source: str | os.PathLike) -> bool:

@@ -18,8 +18,9 @@ import pytest
 import yaml
 from datasets import Dataset, DatasetDict
 
-from data_builders import arithmetic, gsm8k, lis, load_task_dataset, multiplication, to_line, write_dataset_dir
+from data_builders import arithmetic, cli, gsm8k, lis, load_task_dataset, multiplication, to_line, write_dataset_dir
 from data_builders.card import dataset_card
+from data_builders.schema import SplitSizes, make_split, split_in_order
 from data_builders.distinct import draw_distinct
 from hf_seqvcr.citations import bibtex
 from hf_seqvcr.dataset_card import merge_cards
@@ -235,6 +236,14 @@ def test_lis_errors_name_the_option():
 # --- GSM8K --------------------------------------------------------------------------------------------
 
 
+def test_gsm8k_answers_only_lose_thousands_separators():
+    """One normalize_answer in the project (evaluation's); the builder's step says what it does."""
+    assert gsm8k.strip_thousands_separators(" 1,600 ") == "1600"
+    assert gsm8k.parse_original_record({"question": "Q", "answer": "a\nb = 3\n#### -1,234"}) == ("Q", "a\nb = 3", "-1234")
+    assert gsm8k.parse_deng_line("Q||<<2*3=6>> #### 1,000,000") == ("Q", "<<2*3=6>>", "1000000")
+    assert not hasattr(gsm8k, "normalize_answer")
+
+
 def test_gsm8k_aug_keeps_every_deng_line(shared_dir):
     folder = shared_dir / "data/implicit_cot/gsm8k"
     dataset = gsm8k.build(variant="aug", input_dir=folder)
@@ -267,7 +276,7 @@ def test_gsm8k_original_carves_validation_by_seed(shared_dir):
 
 def test_gsm8k_errors_name_the_option(shared_dir, tmp_path, capsys):
     for argv, message in [
-        (["--validation-size", "10"], "--variant original"),
+        (["--variant", "aug", "--validation-size", "10"], "--variant original"),
         (["--variant", "original", "--train-file", "x.txt"], "--train-file"),
         (["--input-dir", str(tmp_path / "none")], "--input-dir"),
         (["--variant", "original", "--validation-size", "0"], "--validation-size"),
@@ -340,6 +349,65 @@ def test_rebuild_command_in_card_rebuilds_identical_files(tmp_path):
     out = command.index("--output-dir")
     main([*command[3:out], "--output-dir", str(tmp_path / "b")])
     assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(tmp_path / "b")
+
+
+def _toy_task(built: list[int]) -> cli.BuilderTask:
+    """A task declared like the cli docstring says, as a new builder module would declare it."""
+
+    def add_arguments(parser):
+        parser.add_argument("--width", type=int, default=3, help="digits per question")
+        parser.add_argument("--notes-dir", type=Path, help="a path flag: reaches the card as a string")
+        cli.add_split_arguments(parser, SplitSizes(train=6, validation=2, test=2))
+
+    def check(*, width, notes_dir, train_size, validation_size, test_size):
+        if width < 1:
+            raise ValueError(f"width={width} must be >= 1; pass --width 1 or more")
+        SplitSizes(train=train_size, validation=validation_size, test=test_size)
+
+    def build(*, width, notes_dir, train_size, validation_size, test_size, seed):
+        built.append(seed)
+        sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
+        questions = [str(seed * 1000 + i).zfill(width) for i in range(sizes.total)]
+        return split_in_order(make_split(questions, [""] * sizes.total, ["1"] * sizes.total), sizes)
+
+    return cli.BuilderTask(
+        name="toy",
+        description="A toy task.",
+        add_arguments=add_arguments,
+        config_name=lambda options: f"toy-w{options['width']}",
+        config_name_help="toy-w<width>",
+        check=check,
+        build=build,
+        card=lambda options: dict(
+            task="toy", summary="Toy.", parameters={"width": options["width"], "notes_dir": options["notes_dir"]},
+            license="apache-2.0", license_note="toy.", citations=[],
+        ),
+    )  # fmt: skip
+
+
+def test_a_declared_task_gets_the_whole_command_line(tmp_path, capsys):
+    """Flags in declaration order, defaults spelled out in the rebuild command, checks before any build."""
+    built = []
+    task = _toy_task(built)
+    out = tmp_path / "out"
+    assert cli.main(task, ["--notes-dir", str(tmp_path), "--seed", "4", "--output-dir", str(out)]) == 0
+    assert "wrote config 'toy-w3' (train 6, validation 2, test 2)" in capsys.readouterr().out
+    meta = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---\n")[1])
+    assert meta["seqvcr_builds"]["toy-w3"]["command"] == shlex.join([
+        "python", "-m", "data_builders.toy", "--width", "3", "--notes-dir", str(tmp_path), "--train-size", "6",
+        "--validation-size", "2", "--test-size", "2", "--seed", "4", "--config-name", "toy-w3", "--output-dir",
+        str(out),
+    ])  # fmt: skip
+    assert meta["seqvcr_builds"]["toy-w3"]["parameters"] == {"width": 3, "notes_dir": str(tmp_path)}
+    assert load_task_dataset(out)["test"]["question"] == ["4000", "4001"]
+    for argv, message in [(["--width", "0"], "pass --width 1 or more"), (["--test-size", "0"], "--test-size")]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(task, [*argv, "--output-dir", str(tmp_path / "bad")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert built == [4] and not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit):
+        cli.main(task, ["--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m data_builders.toy [-h] [--width WIDTH]")
 
 
 def _tiny(prefix: str, rows: int = 3) -> DatasetDict:
@@ -533,6 +601,16 @@ def test_cli_push_round_trips_through_the_loopback_hub(hub, tmp_path, capsys):
     assert set(local_meta["seqvcr_builds"]) == {c["config_name"] for c in hub_meta["configs"]} == {"1x1", "2x2"}
     assert hub_card.split("---\n", 2)[2] == local_card.split("---\n", 2)[2]  # same prose and config sections
     assert load_task_dataset(repo_id, "2x2")["train"].to_list() == local["train"].to_list()
+
+
+def test_directories_named_alike_load_their_own_rows(tmp_path):
+    """datasets keys a local folder's cache on its name and card: two runs' ``_dataset`` folders, or one rebuilt
+    in place, must still load their own rows."""
+    argv = ["--digits", "2", "--validation-size", "5", "--test-size", "5"]
+    for run, train_size in (("a", 40), ("b", 30), ("a", 20)):
+        multiplication.main([*argv, "--train-size", str(train_size), "--output-dir", str(tmp_path / run / "_dataset")])
+        assert len(load_task_dataset(tmp_path / run / "_dataset")["train"]) == train_size
+    assert len(load_task_dataset(tmp_path / "b" / "_dataset", "2x2")["train"]) == 30
 
 
 def test_card_data_files_follow_the_splits_written(tmp_path):
