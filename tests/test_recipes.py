@@ -200,3 +200,12 @@ def test_a_malformed_loop_layout_is_reported_before_any_work(tmp_path, capsys, l
     with pytest.raises(SystemExit):
         parse(DEMO, ["--looped", looped, "--output_dir", str(tmp_path)])
     assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "config", sorted(c for c in (ROOT / "recipes").glob("*/*.yaml") if c.parent.with_suffix(".py").is_file()),
+    ids=lambda path: f"{path.parent.name}/{path.name}",
+)
+def test_every_shipped_recipe_config_parses(tmp_path, config):
+    script, _, training = parse(config, ["--output_dir", str(tmp_path), "--bf16", "false"])  # bf16 needs a GPU
+    assert script.method in METHODS and training.output_dir == str(tmp_path)

@@ -64,7 +64,7 @@ class SeqVCRParser(HfArgumentParser):
 
     def _suggestion(self, unknown: Sequence[str]) -> str:
         flags = [arg.split("=")[0] for arg in unknown if arg.startswith("--")]
-        close = [match for flag in flags for match in difflib.get_close_matches(flag, self._known_flags(), n=1)]
+        close = [match for flag in flags for match in difflib.get_close_matches(flag, self._known_flags(), n=1, cutoff=0.75)]
         return f" (did you mean {' / '.join(close)}?)" if close else ""
 
     def error(self, message: str):
@@ -84,7 +84,7 @@ class SeqVCRParser(HfArgumentParser):
         known = {f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init}
         unknown = sorted(set(config) - known)
         if unknown:
-            close = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
+            close = {key: difflib.get_close_matches(key, known, n=1, cutoff=0.75) for key in unknown}
             hints = ", ".join(f"{key} → {match[0]}" for key, match in close.items() if match)
             self.error(f"{CONFIG_FLAG} {path}: unknown keys {unknown}; check their spelling against `--help`"
                        + (f" (did you mean {hints}?)" if hints else ""))  # fmt: skip
