@@ -17,6 +17,8 @@ from datasets import DatasetDict
 from data_builders import igsm, load_task_dataset, nary_addition, phop
 from data_builders.schema import SplitSizes
 
+CHECK_SIZES = dict(train_size=10, validation_size=1, test_size=1)  # split sizes of the check_options tests
+
 
 @pytest.fixture(autouse=True)
 def _quiet_private_cache(tmp_path_factory, monkeypatch):
@@ -86,8 +88,7 @@ def test_nary_addition_eval_splits_depend_only_on_seed_n_and_size():
 
 
 def test_nary_addition_errors_name_the_option():
-    sizes = SplitSizes(train=10, validation=1, test=1)
-    ok = dict(train_n=[2, 4], eval_n=[8], eval_n_size=10, sizes=sizes)
+    ok = dict(train_n=[2, 4], eval_n=[8], eval_n_size=10, reverse_digits=False, **CHECK_SIZES)
     for bad, message in [
         (dict(train_n=[]), r"train_n=\[\] must be a non-empty list.*--train-n"),
         (dict(train_n=[2, 1]), r"train_n=1 must be an integer >= 2.*--train-n"),
@@ -95,7 +96,7 @@ def test_nary_addition_errors_name_the_option():
         (dict(eval_n_size=0), r"eval_n_size=0.*--eval-n-size"),
         (dict(eval_n=[2], eval_n_size=10**6 + 1), r"exceeds the 1,000,000 distinct sums of 2 numbers.*--eval-n-size"),
         (
-            dict(train_n=[2], eval_n=[2], eval_n_size=10, sizes=SplitSizes(train=10**6 - 11, validation=1, test=1)),
+            dict(train_n=[2], eval_n=[2], eval_n_size=10, train_size=10**6 - 11),
             r"exceeds the 999,990 distinct sums.*--train-size",
         ),
     ]:
