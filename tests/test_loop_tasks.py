@@ -171,14 +171,13 @@ def test_phop_splits_are_disjoint_and_answers_spread():
 
 
 def test_phop_errors_name_the_option():
-    sizes = SplitSizes(train=10, validation=1, test=1)
-    ok = dict(alphabet_size=4, length=9, hops=4, sizes=sizes)
+    ok = dict(alphabet_size=4, length=9, hops=4, **CHECK_SIZES)
     for bad, message in [
         (dict(alphabet_size=1), r"alphabet_size=1 must be an integer in 2..26.*--alphabet-size"),
         (dict(alphabet_size=27), r"alphabet_size=27.*--alphabet-size"),
         (dict(hops=0), r"hops=0.*--hops"),
         (dict(length=8), r"length=8 must be an integer >= 2 \* hops \+ 1 = 9.*--length or lower --hops"),
-        (dict(alphabet_size=2, length=3, hops=1, sizes=SplitSizes(1, 1, 1)), r"exceeds the 2 distinct.*--train-size"),
+        (dict(alphabet_size=2, length=3, hops=1, train_size=1), r"exceeds the 2 distinct.*--train-size"),
     ]:
         with pytest.raises(ValueError, match=message):
             phop.check_options(**{**ok, **bad})
