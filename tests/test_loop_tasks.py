@@ -15,7 +15,6 @@ import yaml
 from datasets import DatasetDict
 
 from data_builders import igsm, load_task_dataset, nary_addition, phop
-from data_builders.schema import SplitSizes
 
 CHECK_SIZES = dict(train_size=10, validation_size=1, test_size=1)  # split sizes of the check_options tests
 
@@ -350,8 +349,7 @@ def test_igsm_parameters_are_edges_between_consecutive_levels():
 
 
 def test_igsm_errors_name_the_option():
-    sizes = SplitSizes(train=10, validation=1, test=1)
-    ok = dict(needed=6, distractors=3, max_operands=3, entities_per_level=4, modulus=7, sizes=sizes)
+    ok = dict(needed=6, distractors=3, max_operands=3, entities_per_level=4, modulus=7, cot=True, **CHECK_SIZES)
     for bad, message in [
         (dict(needed=0), r"needed=0.*--needed"),
         (dict(distractors=-1), r"distractors=-1.*--distractors"),
@@ -360,7 +358,7 @@ def test_igsm_errors_name_the_option():
         (dict(modulus=1), r"modulus=1.*--modulus"),
         (dict(needed=10, distractors=3, entities_per_level=2), r"13 exceeds the 12 parameters.*--entities-per-level"),
         (
-            dict(needed=1, distractors=0, max_operands=1, entities_per_level=1, modulus=2, sizes=SplitSizes(30, 1, 1)),
+            dict(needed=1, distractors=0, max_operands=1, entities_per_level=1, modulus=2, train_size=30),
             r"exceeds the 30 distinct problems.*--train-size",
         ),
     ]:
