@@ -108,15 +108,6 @@ def _add_common_arguments(parser: argparse.ArgumentParser, *, default_config_nam
     hub.add_argument("--revision", metavar="BRANCH", help="push to this branch instead of main")
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, *, default_config_name: str) -> None:
-    """For the builders still written in the old style (run_builder); BuilderTask tasks get these from `main`."""
-    _add_common_arguments(parser, default_config_name=default_config_name)
-
-
-def split_sizes(args: argparse.Namespace) -> SplitSizes:
-    return SplitSizes(train=args.train_size, validation=args.validation_size, test=args.test_size)
-
-
 def rebuild_command(module: str, options: Mapping[str, object]) -> str:
     """The shell command that rebuilds a config, every option spelled out so later default changes do not matter.
 
@@ -142,68 +133,6 @@ def require_int(name: str, value: object, *, minimum: int, example: int, maximum
         raise ValueError(
             f"{name}={value!r} must be an integer {bounds}; pass e.g. --{name.replace('_', '-')} {example}"
         )
-
-
-def run_builder(
-    parser: argparse.ArgumentParser,
-    args: argparse.Namespace,
-    *,
-    module: str,
-    config_name: str,
-    options: Mapping[str, object],
-    check: Callable[[], object],
-    build: Callable[[], DatasetDict],
-    card_fields: Mapping[str, object],
-) -> int:
-    """Check everything cheap first (repo id, options, output dir), then build, write, and push if asked.
-
-    ``options`` are the builder's own flags (they go into the card's rebuild command), ``check`` raises
-    ValueError for a bad option, and ``card_fields`` are the task-specific arguments of ``dataset_card``.
-    """
-    hub = None
-    if (args.private or args.revision) and not args.push_to_hub:
-        parser.error("--private and --revision only apply to an upload; add --push-to-hub REPO_ID or drop them")
-    try:
-        if args.push_to_hub:
-            from hf_seqvcr import hub  # lazy: building data never needs the Hub client
-
-            hub.validate_repo_id(args.push_to_hub)
-        check()
-        check_output_dir(args.output_dir, config_name)
-    except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
-    dataset = build()
-    command = rebuild_command(
-        module, {**options, "seed": args.seed, "config_name": config_name, "output_dir": args.output_dir}
-    )
-    card_text = dataset_card(
-        **card_fields,
-        config_name=config_name,
-        example=dataset["train"][0],
-        seed=args.seed,
-        split_sizes={split: len(rows) for split, rows in dataset.items()},
-        command=command,
-    )
-    output_dir = write_dataset_dir(dataset, args.output_dir, config_name=config_name, card=card_text)
-    sizes = ", ".join(f"{split} {len(rows):,}" for split, rows in dataset.items())
-    print(f"wrote config {config_name!r} ({sizes}) to {output_dir}")
-    if hub is not None:
-        try:
-            commit = hub.push_dataset(
-                dataset,
-                args.push_to_hub,
-                config_name=config_name,
-                card=card_text,
-                private=args.private,
-                revision=args.revision,
-                local_path=output_dir,
-            )
-        except hub.HubPublishError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        branch = f" (branch {args.revision})" if args.revision else ""
-        print(f"pushed config {config_name!r} to {commit.repo_url}{branch}")
-    return 0
 
 
 def main(task: BuilderTask, argv: list[str] | None = None) -> int:

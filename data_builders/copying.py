@@ -25,9 +25,10 @@ from functools import partial
 
 from datasets import DatasetDict
 
-from .cli import add_common_arguments, add_split_arguments, run_builder, split_sizes
+from . import cli
+from .cli import BuilderTask, Options, add_split_arguments
 from .distinct import Example
-from .length_buckets import add_length_arguments, build_by_length, check_lengths
+from .length_buckets import add_length_arguments, build_by_length, check_lengths, length_parameters
 from .schema import SplitSizes
 from hf_seqvcr.separators import check_separator_every, join_items
 
@@ -55,9 +56,12 @@ def check_options(
     max_length: int,
     test_lengths: tuple[int, ...],
     bucket_size: int,
-    sizes: SplitSizes,
+    train_size: int,
+    validation_size: int,
+    test_size: int,
 ) -> None:
     """A ValueError naming the bad option; cheap, so it runs before any drawing."""
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     if position not in POSITIONS:
         raise ValueError(f"position={position!r} must be one of {POSITIONS}; pass --position first or last")
     if content not in CONTENTS:
@@ -94,12 +98,12 @@ def build(
 ) -> DatasetDict:
     """Train/validation/test over min..max length and one ``test_len<L>`` split per test length, distinct
     questions throughout, drawn with ``seed``."""
-    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     options = dict(position=position, content=content, hint=hint, separator_every=separator_every)
     check_options(
         **options, min_length=min_length, max_length=max_length, test_lengths=test_lengths, bucket_size=bucket_size,
-        sizes=sizes,
+        train_size=train_size, validation_size=validation_size, test_size=test_size,
     )  # fmt: skip
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     return build_by_length(
         partial(draw_copy, **options), min_length=min_length, max_length=max_length, test_lengths=test_lengths,
         bucket_size=bucket_size, sizes=sizes, seed=seed,
@@ -117,11 +121,7 @@ def draw_copy(
     return question, "", bits[end]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data_builders.copying",
-        description="Build first/last-token copying data (Barbero et al. 2024) with test splits per length.",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--position", choices=POSITIONS, default="last", help="which end to copy (default last)")
     parser.add_argument(
         "--content",
@@ -129,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         default="interleaved",
         help="the other tokens: random bits (default) or all ones (the paper's 1…10 / 01…1, 2 questions per length)",
     )
-    parser.add_argument("--hint", action=argparse.BooleanOptionalAction, default=False, help=f"append the hint {HINT.strip()!r} (paper Fig. 2b)")
+    parser.add_argument(
+        "--hint",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help=f"append the hint {HINT.strip()!r} (paper Fig. 2b)",
+    )
     parser.add_argument(
         "--separator-every", type=int, default=0, help="a comma after every k-th bit (default 0: none; paper: 3)"
     )
@@ -138,66 +143,53 @@ def main(argv: list[str] | None = None) -> int:
         bucket_size=DEFAULT_BUCKET_SIZE,
     )  # fmt: skip
     add_split_arguments(parser, DEFAULT_SIZES)
-    add_common_arguments(
-        parser, default_config_name="copy-<position>-<content>[-hint][-sep<k>]-len<min>-<max>, e.g. copy-last-ones-len1-64"
-    )
-    args = parser.parse_args(argv)
-    config_name = args.config_name or (
-        f"copy-{args.position}-{args.content}{'-hint' if args.hint else ''}"
-        f"{f'-sep{args.separator_every}' if args.separator_every else ''}-len{args.min_length}-{args.max_length}"
-    )
-    options = {
-        "position": args.position,
-        "content": args.content,
-        "hint": args.hint,
-        "separator_every": args.separator_every,
-        "min_length": args.min_length,
-        "max_length": args.max_length,
-        "test_lengths": args.test_lengths,
-        "bucket_size": args.bucket_size,
-        "train_size": args.train_size,
-        "validation_size": args.validation_size,
-        "test_size": args.test_size,
-    }
 
-    content = "all ones" if args.content == "ones" else "random bits"
-    card_fields = dict(
+
+def _config_name(options: Options) -> str:
+    hint = "-hint" if options["hint"] else ""
+    separator = f"-sep{options['separator_every']}" if options["separator_every"] else ""
+    lengths = f"-len{options['min_length']}-{options['max_length']}"
+    return f"copy-{options['position']}-{options['content']}{hint}{separator}{lengths}"
+
+
+def _card(options: Options) -> dict[str, object]:
+    position, separator_every = options["position"], options["separator_every"]
+    min_length, max_length = options["min_length"], options["max_length"]
+    content = "all ones" if options["content"] == "ones" else "random bits"
+    return dict(
         task="copying",
         summary=(
-            f"Copy the {args.position} token of a binary sequence (Barbero et al., 2024, §3.1): the question is "
-            f"`{args.position}:` followed by the sequence, whose other tokens are {content} and whose "
-            f"{args.position} token is 0 or 1 at random; the answer is that token. "
-            + (f"A comma follows every {args.separator_every}-th bit. " if args.separator_every else "")
-            + (f"The hint `{HINT.strip()}` follows the sequence. " if args.hint else "")
-            + f"`train`, `validation` and `test` have lengths uniform in {args.min_length}..{args.max_length}; "
+            f"Copy the {position} token of a binary sequence (Barbero et al., 2024, §3.1): the question is "
+            f"`{position}:` followed by the sequence, whose other tokens are {content} and whose "
+            f"{position} token is 0 or 1 at random; the answer is that token. "
+            + (f"A comma follows every {separator_every}-th bit. " if separator_every else "")
+            + (f"The hint `{HINT.strip()}` follows the sequence. " if options["hint"] else "")
+            + f"`train`, `validation` and `test` have lengths uniform in {min_length}..{max_length}; "
             "each `test_len<L>` split holds sequences of length L only, for accuracy against length. Questions "
             "are distinct in and across splits (Python `random.Random` with the seed below), so a length with "
             "few questions that has a test_len split is absent from training."
         ),
-        parameters={
-            "position": args.position, "content": args.content, "hint": args.hint,
-            "separator_every": args.separator_every, "min_length": args.min_length, "max_length": args.max_length,
-            "test_lengths": list(args.test_lengths), "bucket_size": args.bucket_size,
-        },  # fmt: skip
+        parameters=length_parameters(options, "position", "content", "hint", "separator_every"),
         license="apache-2.0",
         license_note="synthetic data generated by hf-seqvcr's Apache-2.0 code.",
         citations=["barbero2024transformers"],
     )
 
-    return run_builder(
-        parser,
-        args,
-        module="data_builders.copying",
-        config_name=config_name,
-        options=options,
-        check=lambda: check_options(
-            position=args.position, content=args.content, hint=args.hint, separator_every=args.separator_every,
-            min_length=args.min_length, max_length=args.max_length, test_lengths=args.test_lengths,
-            bucket_size=args.bucket_size, sizes=split_sizes(args),
-        ),  # fmt: skip
-        build=lambda: build(**options, seed=args.seed),
-        card_fields=card_fields,
-    )
+
+TASK = BuilderTask(
+    name="copying",
+    description="Build first/last-token copying data (Barbero et al. 2024) with test splits per length.",
+    add_arguments=_add_arguments,
+    config_name=_config_name,
+    config_name_help="copy-<position>-<content>[-hint][-sep<k>]-len<min>-<max>, e.g. copy-last-ones-len1-64",
+    check=check_options,
+    build=build,
+    card=_card,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(TASK, argv)
 
 
 if __name__ == "__main__":

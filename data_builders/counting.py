@@ -23,9 +23,10 @@ from functools import partial
 
 from datasets import DatasetDict
 
-from .cli import add_common_arguments, add_split_arguments, run_builder, split_sizes
+from . import cli
+from .cli import BuilderTask, Options, add_split_arguments
 from .distinct import Example
-from .length_buckets import add_length_arguments, build_by_length, check_lengths
+from .length_buckets import add_length_arguments, build_by_length, check_lengths, length_parameters
 from .schema import SplitSizes
 from hf_seqvcr.separators import check_separator_every, join_items
 
@@ -57,9 +58,12 @@ def check_options(
     max_length: int,
     test_lengths: tuple[int, ...],
     bucket_size: int,
-    sizes: SplitSizes,
+    train_size: int,
+    validation_size: int,
+    test_size: int,
 ) -> None:
     """A ValueError naming the bad option; cheap, so it runs before any drawing."""
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     if style not in STYLES:
         raise ValueError(f"style={style!r} must be one of {STYLES}; pass --style digits, sum or words")
     if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability <= 1:
@@ -101,12 +105,12 @@ def build(
 ) -> DatasetDict:
     """Train/validation/test over min..max length and one ``test_len<L>`` split per test length, distinct
     questions throughout, drawn with ``seed``."""
-    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     options = dict(style=style, probability=probability, separator_every=separator_every)
     check_options(
         **options, min_length=min_length, max_length=max_length, test_lengths=test_lengths, bucket_size=bucket_size,
-        sizes=sizes,
+        train_size=train_size, validation_size=validation_size, test_size=test_size,
     )  # fmt: skip
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     return build_by_length(
         partial(draw_count, **options), min_length=min_length, max_length=max_length, test_lengths=test_lengths,
         bucket_size=bucket_size, sizes=sizes, seed=seed,
@@ -123,12 +127,7 @@ def draw_count(rng: random.Random, length: int, *, style: str, probability: floa
     return PREFIXES[style] + join_items(items, JOINERS[style], separator_every), "", str(sum(counted))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data_builders.counting",
-        description="Build counting data (Barbero et al. 2024: sum of ones, ones in a 0/1 string, a word in a "
-        "sentence) with test splits per length.",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--style",
         choices=STYLES,
@@ -149,67 +148,54 @@ def main(argv: list[str] | None = None) -> int:
         bucket_size=DEFAULT_BUCKET_SIZE,
     )  # fmt: skip
     add_split_arguments(parser, DEFAULT_SIZES)
-    add_common_arguments(
-        parser, default_config_name="count-<style>-p<probability>[-sep<k>]-len<min>-<max>, e.g. count-digits-p0.7-len1-64"
-    )
-    args = parser.parse_args(argv)
-    config_name = args.config_name or (
-        f"count-{args.style}-p{args.probability:g}{f'-sep{args.separator_every}' if args.separator_every else ''}"
-        f"-len{args.min_length}-{args.max_length}"
-    )
-    options = {
-        "style": args.style,
-        "probability": args.probability,
-        "separator_every": args.separator_every,
-        "min_length": args.min_length,
-        "max_length": args.max_length,
-        "test_lengths": args.test_lengths,
-        "bucket_size": args.bucket_size,
-        "train_size": args.train_size,
-        "validation_size": args.validation_size,
-        "test_size": args.test_size,
-    }
 
+
+def _config_name(options: Options) -> str:
+    separator = f"-sep{options['separator_every']}" if options["separator_every"] else ""
+    lengths = f"-len{options['min_length']}-{options['max_length']}"
+    return f"count-{options['style']}-p{options['probability']:g}{separator}{lengths}"
+
+
+def _card(options: Options) -> dict[str, object]:
+    style, probability, separator_every = options["style"], options["probability"], options["separator_every"]
     items = {"digits": "0/1 digits (counting the ones)", "sum": "terms of a sum of 0s and 1s", "words": "words"}
-    card_fields = dict(
+    return dict(
         task="counting",
         summary=(
-            f"Counting (Barbero et al., 2024, §3.2): the question is `{PREFIXES[args.style]}` followed by a "
-            f"sequence of {items[args.style]}, each of which is "
-            + (f"`{WORD}`" if args.style == "words" else "1")
-            + f" with probability {args.probability:g}"
-            + (f" and otherwise one of {', '.join(FILLERS)}" if args.style == "words" else "")
+            f"Counting (Barbero et al., 2024, §3.2): the question is `{PREFIXES[style]}` followed by a "
+            f"sequence of {items[style]}, each of which is "
+            + (f"`{WORD}`" if style == "words" else "1")
+            + f" with probability {probability:g}"
+            + (f" and otherwise one of {', '.join(FILLERS)}" if style == "words" else "")
             + "; the answer is how many are. "
-            + (f"A comma follows every {args.separator_every}-th item. " if args.separator_every else "")
-            + f"`train`, `validation` and `test` have lengths (items) uniform in {args.min_length}..{args.max_length};"
-            " each `test_len<L>` split holds sequences of L items only, for accuracy against length. Questions are "
-            "distinct in and across splits (Python `random.Random` with the seed below), so a length with few "
-            "questions that has a test_len split is absent from training."
+            + (f"A comma follows every {separator_every}-th item. " if separator_every else "")
+            + f"`train`, `validation` and `test` have lengths (items) uniform in {options['min_length']}.."
+            f"{options['max_length']}; each `test_len<L>` split holds sequences of L items only, for accuracy "
+            "against length. Questions are distinct in and across splits (Python `random.Random` with the seed "
+            "below), so a length with few questions that has a test_len split is absent from training."
         ),
-        parameters={
-            "style": args.style, "probability": args.probability, "separator_every": args.separator_every,
-            "min_length": args.min_length, "max_length": args.max_length, "test_lengths": list(args.test_lengths),
-            "bucket_size": args.bucket_size,
-        },  # fmt: skip
+        parameters=length_parameters(options, "style", "probability", "separator_every"),
         license="apache-2.0",
         license_note="synthetic data generated by hf-seqvcr's Apache-2.0 code.",
         citations=["barbero2024transformers"],
     )
 
-    return run_builder(
-        parser,
-        args,
-        module="data_builders.counting",
-        config_name=config_name,
-        options=options,
-        check=lambda: check_options(
-            style=args.style, probability=args.probability, separator_every=args.separator_every,
-            min_length=args.min_length, max_length=args.max_length, test_lengths=args.test_lengths,
-            bucket_size=args.bucket_size, sizes=split_sizes(args),
-        ),  # fmt: skip
-        build=lambda: build(**options, seed=args.seed),
-        card_fields=card_fields,
-    )
+
+TASK = BuilderTask(
+    name="counting",
+    description="Build counting data (Barbero et al. 2024: sum of ones, ones in a 0/1 string, a word in a "
+    "sentence) with test splits per length.",
+    add_arguments=_add_arguments,
+    config_name=_config_name,
+    config_name_help="count-<style>-p<probability>[-sep<k>]-len<min>-<max>, e.g. count-digits-p0.7-len1-64",
+    check=check_options,
+    build=build,
+    card=_card,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(TASK, argv)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ from math import perm
 
 from datasets import DatasetDict
 
-from .cli import add_common_arguments, add_split_arguments, require_int, run_builder, split_sizes
+from . import cli
+from .cli import BuilderTask, Options, add_split_arguments, require_int
 from .distinct import Example, draw_distinct
 from .schema import SplitSizes, split_in_order
 
@@ -101,9 +102,20 @@ def question_count_bound(
 
 
 def check_options(
-    *, needed: int, distractors: int, max_operands: int, entities_per_level: int, modulus: int, sizes: SplitSizes
+    *,
+    needed: int,
+    distractors: int,
+    max_operands: int,
+    entities_per_level: int,
+    modulus: int,
+    cot: bool,
+    train_size: int,
+    validation_size: int,
+    test_size: int,
 ) -> None:
-    """A ValueError naming the bad option; cheap, so it runs before any drawing."""
+    """A ValueError naming the bad option; cheap, so it runs before any drawing. ``cot`` only decides whether the
+    cot column is filled, so every value of it passes."""
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     require_int("needed", needed, minimum=1, example=DEFAULT_NEEDED)
     require_int("distractors", distractors, minimum=0, example=DEFAULT_DISTRACTORS)
     require_int("max_operands", max_operands, minimum=1, example=DEFAULT_MAX_OPERANDS)
@@ -141,7 +153,6 @@ def build(
     seed: int,
 ) -> DatasetDict:
     """Train/validation/test problems with distinct questions, drawn with ``seed``; ``cot=False`` leaves it empty."""
-    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     options = dict(
         needed=needed,
         distractors=distractors,
@@ -149,7 +160,8 @@ def build(
         entities_per_level=entities_per_level,
         modulus=modulus,
     )
-    check_options(**options, sizes=sizes)
+    check_options(**options, cot=cot, train_size=train_size, validation_size=validation_size, test_size=test_size)
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     return split_in_order(draw_distinct(partial(draw_problem, **options, cot=cot), sizes.total, seed), sizes)
 
 
@@ -243,12 +255,7 @@ def format_problem(equations: Sequence[Equation], query: str, modulus: int) -> E
     return f"{question} {query}?", chain, str(steps[-1][1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data_builders.igsm",
-        description="Build i-GSM symbolic problems modulo a small number (Saunshi et al. 2025 after Ye et al. 2024) "
-        "with a step-by-step chain of thought.",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--needed",
         type=int,
@@ -286,77 +293,65 @@ def main(argv: list[str] | None = None) -> int:
         "train on it)",
     )
     add_split_arguments(parser, DEFAULT_SIZES)
-    add_common_arguments(
-        parser,
-        default_config_name="igsm-q<needed>-d<distractors>-ops<max-operands>-mod<modulus>, e.g. igsm-q6-d3-ops3-mod7",
-    )
-    args = parser.parse_args(argv)
-    config_name = args.config_name or (
-        f"igsm-q{args.needed}-d{args.distractors}-ops{args.max_operands}-mod{args.modulus}"
-    )
-    options = {
-        "needed": args.needed,
-        "distractors": args.distractors,
-        "max_operands": args.max_operands,
-        "entities_per_level": args.entities_per_level,
-        "modulus": args.modulus,
-        "cot": args.cot,
-        "train_size": args.train_size,
-        "validation_size": args.validation_size,
-        "test_size": args.test_size,
-    }
 
-    card_fields = dict(
+
+def _config_name(options: Options) -> str:
+    return f"igsm-q{options['needed']}-d{options['distractors']}-ops{options['max_operands']}-mod{options['modulus']}"
+
+
+def _card(options: Options) -> dict[str, object]:
+    needed, distractors, max_operands = options["needed"], options["distractors"], options["max_operands"]
+    entities_per_level, modulus, cot = options["entities_per_level"], options["modulus"], options["cot"]
+    return dict(
         task="i-gsm",
         summary=(
             "Symbolic grade-school math problems modulo "
-            f"{args.modulus}, the i-GSM task of Saunshi et al. (2025, App. A.3.3) simplified from Ye et al. (2024). "
+            f"{modulus}, the i-GSM task of Saunshi et al. (2025, App. A.3.3) simplified from Ye et al. (2024). "
             f"Parameters are edges `X#Y` between consecutive levels of a {LEVELS}-level entity hierarchy with "
-            f"{args.entities_per_level} entities (capital letters) per level. The question lists, in random order, "
+            f"{entities_per_level} entities (capital letters) per level. The question lists, in random order, "
             f"one equation per parameter (`X#Y := 4.` or `X#Y := A#E + 2 * (B#F - C#G).`-style signed sums of at "
-            f"most {args.max_operands} earlier parameters, a coefficient always multiplying the bracketed sum), "
-            f"then asks for one parameter (`X#Y?`). The query depends on exactly {args.needed} parameters "
-            f"(itself included); {args.distractors} more equations are distractors it does not need. The answer "
-            f"is the query's value modulo {args.modulus}. "
+            f"most {max_operands} earlier parameters, a coefficient always multiplying the bracketed sum), "
+            f"then asks for one parameter (`X#Y?`). The query depends on exactly {needed} parameters "
+            f"(itself included); {distractors} more equations are distractors it does not need. The answer "
+            f"is the query's value modulo {modulus}. "
             + (
                 "The chain of thought restates each needed equation and its value (`X#Y = A#E+B#F. => X#Y = 3.`), "
                 "repeatedly taking the first equation of the question whose operands are known, as in the "
                 "paper's example. "
-                if args.cot
+                if cot
                 else "The chain of thought is empty. "
             )
             + "Questions are distinct in and across splits (Python `random.Random` with the seed below)."
         ),
         parameters={
-            "needed": args.needed,
-            "distractors": args.distractors,
-            "max_operands": args.max_operands,
-            "entities_per_level": args.entities_per_level,
-            "modulus": args.modulus,
-            "cot": args.cot,
+            "needed": needed,
+            "distractors": distractors,
+            "max_operands": max_operands,
+            "entities_per_level": entities_per_level,
+            "modulus": modulus,
+            "cot": cot,
         },
         license="apache-2.0",
         license_note="synthetic data generated by hf-seqvcr's Apache-2.0 code after Saunshi et al.'s description.",
         citations=["saunshi2025reasoning", "ye2024physics"],
     )
 
-    return run_builder(
-        parser,
-        args,
-        module="data_builders.igsm",
-        config_name=config_name,
-        options=options,
-        check=lambda: check_options(
-            needed=args.needed,
-            distractors=args.distractors,
-            max_operands=args.max_operands,
-            entities_per_level=args.entities_per_level,
-            modulus=args.modulus,
-            sizes=split_sizes(args),
-        ),
-        build=lambda: build(**options, seed=args.seed),
-        card_fields=card_fields,
-    )
+
+TASK = BuilderTask(
+    name="igsm",
+    description="Build i-GSM symbolic problems modulo a small number (Saunshi et al. 2025 after Ye et al. 2024) "
+    "with a step-by-step chain of thought.",
+    add_arguments=_add_arguments,
+    config_name=_config_name,
+    config_name_help="igsm-q<needed>-d<distractors>-ops<max-operands>-mod<modulus>, e.g. igsm-q6-d3-ops3-mod7",
+    check=check_options,
+    build=build,
+    card=_card,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(TASK, argv)
 
 
 if __name__ == "__main__":

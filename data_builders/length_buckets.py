@@ -75,6 +75,17 @@ def add_length_arguments(
     )
 
 
+def length_parameters(options: Mapping[str, object], *names: str) -> dict[str, object]:
+    """The card's parameters of a length-axis task: its own options ``names``, then the length flags."""
+    return {
+        **{name: options[name] for name in names},
+        "min_length": options["min_length"],
+        "max_length": options["max_length"],
+        "test_lengths": list(options["test_lengths"]),
+        "bucket_size": options["bucket_size"],
+    }
+
+
 def check_lengths(
     *,
     min_length: int,

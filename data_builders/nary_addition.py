@@ -27,7 +27,8 @@ from functools import partial
 
 from datasets import DatasetDict
 
-from .cli import add_common_arguments, add_split_arguments, require_int, run_builder, split_sizes
+from . import cli
+from .cli import BuilderTask, Options, add_split_arguments, require_int
 from .distinct import Example, draw_distinct
 from .schema import SplitSizes, split_in_order
 
@@ -45,9 +46,18 @@ def eval_split(n: int) -> str:
 
 
 def check_options(
-    *, train_n: Sequence[int], eval_n: Sequence[int], eval_n_size: int, sizes: SplitSizes
+    *,
+    train_n: Sequence[int],
+    eval_n: Sequence[int],
+    eval_n_size: int,
+    reverse_digits: bool,
+    train_size: int,
+    validation_size: int,
+    test_size: int,
 ) -> None:
-    """A ValueError naming the bad option; cheap, so it runs before any drawing."""
+    """A ValueError naming the bad option; cheap, so it runs before any drawing. ``reverse_digits`` only sets
+    how rows are written, so every value of it passes."""
+    sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     for name, values in (("train_n", train_n), ("eval_n", eval_n)):
         flag = f"--{name.replace('_', '-')}"
         if not isinstance(values, (list, tuple)) or not values:
@@ -87,8 +97,16 @@ def build(
     The per-n splits are drawn first, each from its own stream (so they depend only on seed, n and
     ``eval_n_size``), and the mixture then excludes their questions.
     """
+    check_options(
+        train_n=train_n,
+        eval_n=eval_n,
+        eval_n_size=eval_n_size,
+        reverse_digits=reverse_digits,
+        train_size=train_size,
+        validation_size=validation_size,
+        test_size=test_size,
+    )
     sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
-    check_options(train_n=train_n, eval_n=eval_n, eval_n_size=eval_n_size, sizes=sizes)
     per_n = {
         eval_split(n): draw_distinct(
             partial(draw_sum, ns=(n,), reverse_digits=reverse_digits), eval_n_size, f"{seed}:{eval_split(n)}"
@@ -111,11 +129,7 @@ def draw_sum(rng: random.Random, *, ns: Sequence[int], reverse_digits: bool) -> 
     return " + ".join(numbers), "", answer
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data_builders.nary_addition",
-        description="Build n-ary addition of 3-digit numbers (Saunshi et al. 2025) with one test split per n.",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train-n",
         type=int,
@@ -144,58 +158,53 @@ def main(argv: list[str] | None = None) -> int:
         help="write every number least-significant digit first (default: off, the paper's format)",
     )
     add_split_arguments(parser, DEFAULT_SIZES)
-    add_common_arguments(
-        parser,
-        default_config_name="nary-n<--train-n values joined by -><-rev with --reverse-digits>, e.g. nary-n2-4-8-16-32",
-    )
-    args = parser.parse_args(argv)
-    config_name = args.config_name or f"nary-n{'-'.join(map(str, args.train_n))}{'-rev' if args.reverse_digits else ''}"
-    options = {
-        "train_n": args.train_n,
-        "eval_n": args.eval_n,
-        "eval_n_size": args.eval_n_size,
-        "reverse_digits": args.reverse_digits,
-        "train_size": args.train_size,
-        "validation_size": args.validation_size,
-        "test_size": args.test_size,
-    }
 
-    order = "least-significant digit first" if args.reverse_digits else "most-significant digit first"
-    card_fields = dict(
+
+def _config_name(options: Options) -> str:
+    return f"nary-n{'-'.join(map(str, options['train_n']))}{'-rev' if options['reverse_digits'] else ''}"
+
+
+def _card(options: Options) -> dict[str, object]:
+    train_n, eval_n, eval_n_size = options["train_n"], options["eval_n"], options["eval_n_size"]
+    order = "least-significant digit first" if options["reverse_digits"] else "most-significant digit first"
+    return dict(
         task="nary-addition",
         summary=(
             "Addition of n numbers of 3 digits, after Saunshi et al. (2025, App. A.3.1). Operands are uniform "
             f"in [0, 999], written zero-padded to 3 digits and joined by ` + ` ({order}); the answer is the "
             "unpadded sum, in the same digit order; there is no chain of thought. Unlike the paper the question "
             "does not end in `=`: the collator separates question and answer with `<eos>`. Training, validation "
-            f"and test rows draw n uniformly from {args.train_n}; each extra split `test_n<k>` holds "
-            f"{args.eval_n_size:,} rows with n = k, for k in {args.eval_n}, so accuracy is scored per n "
+            f"and test rows draw n uniformly from {train_n}; each extra split `test_n<k>` holds "
+            f"{eval_n_size:,} rows with n = k, for k in {eval_n}, so accuracy is scored per n "
             "(choose one with the recipe's `--test_split`). Questions are distinct in and across all splits "
             "(Python `random.Random` with the seed below)."
         ),
         parameters={
-            "train_n": args.train_n,
-            "eval_n": args.eval_n,
-            "eval_n_size": args.eval_n_size,
-            "reverse_digits": args.reverse_digits,
+            "train_n": train_n,
+            "eval_n": eval_n,
+            "eval_n_size": eval_n_size,
+            "reverse_digits": options["reverse_digits"],
         },
         license="apache-2.0",
         license_note="synthetic data generated by hf-seqvcr's Apache-2.0 code after Saunshi et al.'s description.",
         citations=["saunshi2025reasoning"],
     )
 
-    return run_builder(
-        parser,
-        args,
-        module="data_builders.nary_addition",
-        config_name=config_name,
-        options=options,
-        check=lambda: check_options(
-            train_n=args.train_n, eval_n=args.eval_n, eval_n_size=args.eval_n_size, sizes=split_sizes(args)
-        ),
-        build=lambda: build(**options, seed=args.seed),
-        card_fields=card_fields,
-    )
+
+TASK = BuilderTask(
+    name="nary_addition",
+    description="Build n-ary addition of 3-digit numbers (Saunshi et al. 2025) with one test split per n.",
+    add_arguments=_add_arguments,
+    config_name=_config_name,
+    config_name_help="nary-n<--train-n values joined by -><-rev with --reverse-digits>, e.g. nary-n2-4-8-16-32",
+    check=check_options,
+    build=build,
+    card=_card,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(TASK, argv)
 
 
 if __name__ == "__main__":

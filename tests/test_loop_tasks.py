@@ -15,7 +15,8 @@ import yaml
 from datasets import DatasetDict
 
 from data_builders import igsm, load_task_dataset, nary_addition, phop
-from data_builders.schema import SplitSizes
+
+CHECK_SIZES = dict(train_size=10, validation_size=1, test_size=1)  # split sizes of the check_options tests
 
 
 @pytest.fixture(autouse=True)
@@ -86,8 +87,7 @@ def test_nary_addition_eval_splits_depend_only_on_seed_n_and_size():
 
 
 def test_nary_addition_errors_name_the_option():
-    sizes = SplitSizes(train=10, validation=1, test=1)
-    ok = dict(train_n=[2, 4], eval_n=[8], eval_n_size=10, sizes=sizes)
+    ok = dict(train_n=[2, 4], eval_n=[8], eval_n_size=10, reverse_digits=False, **CHECK_SIZES)
     for bad, message in [
         (dict(train_n=[]), r"train_n=\[\] must be a non-empty list.*--train-n"),
         (dict(train_n=[2, 1]), r"train_n=1 must be an integer >= 2.*--train-n"),
@@ -95,7 +95,7 @@ def test_nary_addition_errors_name_the_option():
         (dict(eval_n_size=0), r"eval_n_size=0.*--eval-n-size"),
         (dict(eval_n=[2], eval_n_size=10**6 + 1), r"exceeds the 1,000,000 distinct sums of 2 numbers.*--eval-n-size"),
         (
-            dict(train_n=[2], eval_n=[2], eval_n_size=10, sizes=SplitSizes(train=10**6 - 11, validation=1, test=1)),
+            dict(train_n=[2], eval_n=[2], eval_n_size=10, train_size=10**6 - 11),
             r"exceeds the 999,990 distinct sums.*--train-size",
         ),
     ]:
@@ -170,14 +170,13 @@ def test_phop_splits_are_disjoint_and_answers_spread():
 
 
 def test_phop_errors_name_the_option():
-    sizes = SplitSizes(train=10, validation=1, test=1)
-    ok = dict(alphabet_size=4, length=9, hops=4, sizes=sizes)
+    ok = dict(alphabet_size=4, length=9, hops=4, **CHECK_SIZES)
     for bad, message in [
         (dict(alphabet_size=1), r"alphabet_size=1 must be an integer in 2..26.*--alphabet-size"),
         (dict(alphabet_size=27), r"alphabet_size=27.*--alphabet-size"),
         (dict(hops=0), r"hops=0.*--hops"),
         (dict(length=8), r"length=8 must be an integer >= 2 \* hops \+ 1 = 9.*--length or lower --hops"),
-        (dict(alphabet_size=2, length=3, hops=1, sizes=SplitSizes(1, 1, 1)), r"exceeds the 2 distinct.*--train-size"),
+        (dict(alphabet_size=2, length=3, hops=1, train_size=1), r"exceeds the 2 distinct.*--train-size"),
     ]:
         with pytest.raises(ValueError, match=message):
             phop.check_options(**{**ok, **bad})
@@ -350,8 +349,7 @@ def test_igsm_parameters_are_edges_between_consecutive_levels():
 
 
 def test_igsm_errors_name_the_option():
-    sizes = SplitSizes(train=10, validation=1, test=1)
-    ok = dict(needed=6, distractors=3, max_operands=3, entities_per_level=4, modulus=7, sizes=sizes)
+    ok = dict(needed=6, distractors=3, max_operands=3, entities_per_level=4, modulus=7, cot=True, **CHECK_SIZES)
     for bad, message in [
         (dict(needed=0), r"needed=0.*--needed"),
         (dict(distractors=-1), r"distractors=-1.*--distractors"),
@@ -360,7 +358,7 @@ def test_igsm_errors_name_the_option():
         (dict(modulus=1), r"modulus=1.*--modulus"),
         (dict(needed=10, distractors=3, entities_per_level=2), r"13 exceeds the 12 parameters.*--entities-per-level"),
         (
-            dict(needed=1, distractors=0, max_operands=1, entities_per_level=1, modulus=2, sizes=SplitSizes(30, 1, 1)),
+            dict(needed=1, distractors=0, max_operands=1, entities_per_level=1, modulus=2, train_size=30),
             r"exceeds the 30 distinct problems.*--train-size",
         ),
     ]:
