@@ -171,7 +171,7 @@ def test_unreachable_hub_keeps_the_trained_model(hub, monkeypatch, tmp_path: Pat
     repo_id = new_repo_id("offline")
     with pytest.raises(SystemExit) as caught:
         main(DEMO, [*BUILD, *SMALL, "--max_steps", "1", "--max_test_samples", "2", "--output_dir", str(tmp_path),
-                    "--push_to_hub", "--hub_model_id", repo_id])  # fmt: skip
+                    "--save_strategy", "no", "--push_to_hub", "--hub_model_id", repo_id])  # fmt: skip
     assert caught.value.code != 0
     message = str(caught.value.code)
     assert "Could not reach" in message and f"local copy is kept at {tmp_path}" in message
