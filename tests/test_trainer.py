@@ -112,6 +112,23 @@ def test_projection_head_in_checkpoints_not_in_final_weights_and_resume_restores
     assert any(k.startswith("seqvcr_projector.") for k in load_file(tmp_path / "kept" / "model.safetensors"))
 
 
+def test_the_forward_projects_exactly_the_requested_layers(tmp_path, tokenizer, rows):
+    model = tiny_gpt2(tokenizer)
+    SeqVCRTrainer(model=model, args=config(tmp_path, seqvcr_layers=[1, -1]), train_dataset=rows,
+                  processing_class=tokenizer)  # fmt: skip
+    heads = get_projector(model).heads
+    batch = PauseDataCollator(tokenizer)(list(rows.select(range(2))))
+    model.train()
+    with torch.no_grad():
+        last_only = model(**batch, output_hidden_states=[2])
+        both_reversed = model(**batch, output_hidden_states=[-1, 1])
+    torch.testing.assert_close(last_only[PROJECTIONS_KEY], [heads[1](last_only.hidden_states[2])])
+    torch.testing.assert_close(both_reversed[PROJECTIONS_KEY],
+                               [heads[1](both_reversed.hidden_states[2]), heads[0](both_reversed.hidden_states[1])])
+    with pytest.raises(ValueError, match=r"Hidden state 0 has no Seq-VCR head \(heads for \[1, 2\]\).*seqvcr_layers"):
+        model(**batch, output_hidden_states=[0])
+
+
 def test_no_projection_head_when_regularizer_off(tmp_path, tokenizer, rows):
     model = tiny_gpt2(tokenizer)
     SeqVCRTrainer(model=model, args=config(tmp_path, use_seqvcr=False), train_dataset=rows, processing_class=tokenizer)
