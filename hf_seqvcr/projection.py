@@ -14,6 +14,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 PROJECTOR_ATTRIBUTE = "seqvcr_projector"
+PROJECTOR_WEIGHTS_NAME = f"{PROJECTOR_ATTRIBUTE}.safetensors"  # the head's own file in a checkpoint folder
 PROJECTIONS_KEY = "seqvcr_projections"
 ProjectionType = Literal["linear", "mlp"]
 

@@ -5,32 +5,51 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import defaultdict
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 import torch
-from accelerate.utils import gather_object
+from accelerate.utils import gather_object, is_peft_model
+from huggingface_hub import HfApi
+from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import Trainer, set_seed
-from transformers.utils.hub import hf_api
+from transformers import Trainer, TrainerCallback, set_seed
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from .compat import SaveHook, loss_is_scaled_for_ga, saving_embedding_layers
 from .config import SeqVCRConfig
 from .distributed import global_seq_vcr_loss
 from .evaluation import normalize_answer, predict_answers, score_answers
-from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
 from .model_card import final_metrics, render_model_card
 from .pause import PauseDataCollator, pause_token_strings, position_mask
-from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, detached_projector, get_projector
+from .projection import (
+    PROJECTIONS_KEY,
+    PROJECTOR_ATTRIBUTE,
+    PROJECTOR_WEIGHTS_NAME,
+    attach_projector,
+    detached_projector,
+    get_projector,
+)
+
+class _RunRecords(TrainerCallback):
+    """What the trainer learns from the Trainer's public events: the step a (resumed) run starts logging from."""
+
+    def __init__(self, trainer: SeqVCRMixin) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs) -> None:
+        self.trainer._seqvcr_logged_step = state.global_step  # a resumed run logs from its checkpoint's step
 
 
-class SeqVCRMixin:
+class SeqVCRMixin(SaveHook):
     """Adds Seq-VCR to any Trainer subclass: `class MyTrainer(SeqVCRMixin, SomeTrainer)`.
 
     Overrides only what the method needs: `compute_loss` (regularizer on selected hidden states), `log` (its parts),
-    `evaluate` (exact match by generation), saving (the projection head stays out of the published weights), and
-    the Hub push (`create_model_card`: our card; `init_hf_repo`: the `hub_revision` branch).
+    `evaluate` (exact match by generation), `train` (resume restores the projection head), saving (the head stays
+    out of the saved weights; compat.py) and the Hub push (`create_model_card`: our card; `init_hf_repo`: the
+    `hub_revision` branch).
     """
 
     args: SeqVCRConfig
@@ -57,14 +76,13 @@ class SeqVCRMixin:
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
         self._seqvcr_sums: dict[str, float] = defaultdict(float)
         self._seqvcr_micro_batches = 0
-        self._seqvcr_logged_step = 0
-        self._saving_checkpoint = False
+        self.add_callback(_RunRecords(self))
 
     @staticmethod
     def _attach_projector(model: nn.Module, args: SeqVCRConfig) -> None:
         projector = get_projector(model)
         if projector is None:
-            if hasattr(model, "peft_config"):
+            if is_peft_model(model):
                 raise ValueError(
                     "The model is already wrapped by peft but has no Seq-VCR projection head, so the head would "
                     "not be saved. Call `hf_seqvcr.attach_projector(model, ...)` before `get_peft_model` and add "
@@ -79,15 +97,14 @@ class SeqVCRMixin:
         if not (self.args.use_seqvcr and model.training):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         projector = get_projector(self.accelerator.unwrap_model(model))
-        layers = list(projector.layers)
         ce, outputs = super().compute_loss(
-            model, {**inputs, "output_hidden_states": layers}, True, num_items_in_batch
+            model, {**inputs, "output_hidden_states": list(projector.layers)}, True, num_items_in_batch
         )
-        parts = self._regularizer(outputs[PROJECTIONS_KEY], position_mask(inputs, self.args.seqvcr_positions))
         # The Trainer divides the returned loss by the accumulation steps unless it is already normalised over the
         # whole accumulated batch; the regularizer is a per-micro-batch mean, so it needs that division either way.
-        scaled_for_ga = self._loss_is_scaled_for_ga(num_items_in_batch)
+        scaled_for_ga = loss_is_scaled_for_ga(self, num_items_in_batch)
         steps = self.current_gradient_accumulation_steps
+        parts = self._regularizer(outputs[PROJECTIONS_KEY], position_mask(inputs, self.args.seqvcr_positions))
         regularizer = parts.loss / steps if scaled_for_ga else parts.loss
         self._record(ce.detach() / (1 if scaled_for_ga else steps), parts, steps)
         loss = ce + regularizer
@@ -109,14 +126,6 @@ class SeqVCRMixin:
         ]
         return SeqVCRLossOutput(
             *(torch.stack([getattr(p, name) for p in per_layer]).mean() for name in ("loss", "variance", "covariance"))
-        )
-
-    def _loss_is_scaled_for_ga(self, num_items_in_batch) -> bool:
-        """The same decision `Trainer.training_step` takes before dividing the loss by the accumulation steps."""
-        if self.loss_is_scaled_for_ga is not None:
-            return self.loss_is_scaled_for_ga
-        return bool(self.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
-            self.compute_loss_func is not None
         )
 
     def _record(self, ce_contribution: torch.Tensor, parts: SeqVCRLossOutput, steps: int) -> None:
@@ -145,6 +154,31 @@ class SeqVCRMixin:
             self._seqvcr_logged_step = self.state.global_step
         super().log(logs, start_time)
 
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None):
+        """Also takes `resume_from_checkpoint="true"` (the command-line flag's string) for the last checkpoint in
+        `output_dir`, and restores the projection head, which checkpoints keep in its own file."""
+        if resume_from_checkpoint is True or (
+            isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() == "true"
+        ):
+            resume_from_checkpoint = self._last_checkpoint()
+        projector = get_projector(self.model)
+        if isinstance(resume_from_checkpoint, str) and projector is not None:
+            head = os.path.join(resume_from_checkpoint, PROJECTOR_WEIGHTS_NAME)
+            if os.path.isfile(head):  # first: the Trainer's own load leaves parameters its weights lack as they are
+                projector.load_state_dict(load_file(head))
+        return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
+
+    def _last_checkpoint(self) -> str:
+        output_dir = self.args.output_dir
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise ValueError(
+                f"`--resume_from_checkpoint true` resumes from the last checkpoint in `--output_dir`, but {output_dir} "
+                f"holds no {PREFIX_CHECKPOINT_DIR}-<step> folder; pass a checkpoint folder's path, or drop "
+                "`--resume_from_checkpoint` to start from scratch."
+            )
+        return last
+
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
@@ -172,26 +206,32 @@ class SeqVCRMixin:
         pairs = gather_object(list(zip(predictions, (normalize_answer(row["answer"]) for row in shard))))
         return score_answers([p for p, _ in pairs], [r for _, r in pairs])
 
-    def _save_checkpoint(self, model, trial) -> None:
-        self._saving_checkpoint = True
-        try:
-            super()._save_checkpoint(model, trial)
-        finally:
-            self._saving_checkpoint = False
+    @contextmanager
+    def _saving_weights(self, output_dir: str, state_dict: dict | None) -> Iterator[dict | None]:
+        """Saved weights leave the projection head out (unless `keep_projection_head`), so checkpoints, their Hub
+        pushes and the final model hold the same tensors; a checkpoint folder (`checkpoint-<step>`) gets the head's
+        own file instead, which `train` loads on resume. A peft adapter checkpoint keeps the head: peft's resume
+        (`load_adapter`) fails on a `modules_to_save` module missing from the adapter.
 
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Checkpoints keep the projection head (resume restores it); published weights drop it unless asked.
-
-        A peft adapter is saved with the resized embeddings (lora.py), so it reloads to the same logits.
+        `state_dict` was gathered by FSDP / DeepSpeed (None otherwise). A peft adapter is saved with the resized
+        embeddings (compat.py), so it reloads to the same logits.
         """
-        drop_head = get_projector(self.model) is not None and not (
-            self.args.keep_projection_head or self._saving_checkpoint
-        )
-        if drop_head and state_dict is not None:  # gathered by FSDP / DeepSpeed before `_save`
-            state_dict = {k: v for k, v in state_dict.items() if PROJECTOR_ATTRIBUTE not in k.split(".")}
         model = self.accelerator.unwrap_model(self.model)
+        checkpoint = os.path.basename(os.path.normpath(output_dir)).startswith(f"{PREFIX_CHECKPOINT_DIR}-")
+        drop_head = get_projector(model) is not None and not (
+            self.args.keep_projection_head or (checkpoint and is_peft_model(model))
+        )
+        head = {}
+        if drop_head and checkpoint:
+            marker = f"{PROJECTOR_ATTRIBUTE}."
+            full = state_dict if state_dict is not None else model.state_dict()
+            head = {k.split(marker, 1)[1]: v for k, v in full.items() if PROJECTOR_ATTRIBUTE in k.split(".")}
+        if drop_head and state_dict is not None:
+            state_dict = {k: v for k, v in state_dict.items() if PROJECTOR_ATTRIBUTE not in k.split(".")}
         with detached_projector(model) if drop_head else nullcontext(), saving_embedding_layers(model):
-            super()._save(output_dir, state_dict)
+            yield state_dict
+        if head and self.args.should_save:
+            save_file(head, os.path.join(output_dir, PROJECTOR_WEIGHTS_NAME))
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Also check the card can name the method, and create the `hub_revision` branch: the Trainer's uploads
@@ -202,7 +242,7 @@ class SeqVCRMixin:
         super().init_hf_repo(token, private)
         if self.is_world_process_zero() and self.args.hub_revision:
             token = token if token is not None else self.args.hub_token
-            hf_api().create_branch(self.hub_model_id, branch=self.args.hub_revision, token=token, exist_ok=True)
+            HfApi().create_branch(self.hub_model_id, branch=self.args.hub_revision, token=token, exist_ok=True)
 
     def create_model_card(self, license: str | None = None, tags: str | list[str] | None = None,
                           model_name: str | None = None, finetuned_from: str | None = None,
@@ -218,7 +258,7 @@ class SeqVCRMixin:
         if not self.is_world_process_zero():
             return
         model = self.accelerator.unwrap_model(self.model)
-        name_or_path = getattr(model.config, "_name_or_path", "")
+        name_or_path = getattr(model, "name_or_path", "")
         card = render_model_card(
             method=model.config.seqvcr_method,
             seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)

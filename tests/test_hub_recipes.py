@@ -34,6 +34,13 @@ def new_repo_id(kind: str) -> str:
     return f"{USER}/{kind}-{uuid.uuid4().hex[:8]}"
 
 
+def commits_with_the_head(repo) -> dict[str, bool]:
+    """Each commit's message → whether its `model.safetensors` holds projection-head keys (commits that have one)."""
+    weights = {c.summary: c.files["model.safetensors"] for c in repo.commits.values() if "model.safetensors" in c.files}
+    return {message: any("seqvcr_projector" in key for key in load_safetensors(weights[message].content))
+            for message in weights}  # fmt: skip
+
+
 def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys) -> None:
     """The docs/hub.md workflow: a builder publishes data, a recipe trains on it by id and pushes checkpoints and a
     card, and the model reloads from the Hub with plain transformers and with `load_pretrained`."""
@@ -51,6 +58,8 @@ def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys
     repo = hub.repo(model_repo)
     summaries = [commit.summary for commit in repo.commits.values()]
     assert repo.private and "Training in progress, step 2" in summaries and summaries[-1] == "End of training"
+    head_in = commits_with_the_head(repo)  # checkpoint pushes publish the same tensors as the final push
+    assert "Training in progress, step 2" in head_in and not any(head_in.values())
     assert f"pushed to {hub.endpoint}/{model_repo}" in capsys.readouterr().out
     final = repo.head().files
     assert not [key for key in load_safetensors(final["model.safetensors"].content) if "seqvcr_projector" in key]
