@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -75,7 +76,6 @@ class SeqVCRMixin(SaveHook):
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
         self._seqvcr_sums: dict[str, float] = defaultdict(float)
-        self._seqvcr_micro_batches = 0
         self.add_callback(_RunRecords(self))
 
     @staticmethod
@@ -100,15 +100,33 @@ class SeqVCRMixin(SaveHook):
         ce, outputs = super().compute_loss(
             model, {**inputs, "output_hidden_states": list(projector.layers)}, True, num_items_in_batch
         )
+        projections = outputs[PROJECTIONS_KEY]
         # The Trainer divides the returned loss by the accumulation steps unless it is already normalised over the
         # whole accumulated batch; the regularizer is a per-micro-batch mean, so it needs that division either way.
         scaled_for_ga = loss_is_scaled_for_ga(self, num_items_in_batch)
         steps = self.current_gradient_accumulation_steps
-        parts = self._regularizer(outputs[PROJECTIONS_KEY], position_mask(inputs, self.args.seqvcr_positions))
-        regularizer = parts.loss / steps if scaled_for_ga else parts.loss
+        if self._skips_regularizer(projections[0]):
+            parts = None
+            regularizer = sum(z.sum() for z in projections) * 0.0  # the head stays in the graph (DDP expects it)
+        else:
+            parts = self._regularizer(projections, position_mask(inputs, self.args.seqvcr_positions))
+            regularizer = parts.loss / steps if scaled_for_ga else parts.loss
         self._record(ce.detach() / (1 if scaled_for_ga else steps), parts, steps)
         loss = ce + regularizer
         return (loss, outputs) if return_outputs else loss
+
+    def _skips_regularizer(self, z: torch.Tensor) -> bool:
+        """A covariance across the batch needs 2 rows, and the last micro-batch of an epoch can hold one: skip it
+        rather than crash at the end of an epoch. Gathered, every process adds a row: only one process falls short."""
+        processes = self.accelerator.num_processes if self.args.gathers_across_processes else 1
+        if self.args.seqvcr_covariance != "batch" or z.shape[0] * processes >= 2:
+            return False
+        warnings.warn(
+            "A training micro-batch holds a single row, too few for Seq-VCR's covariance across the batch, so the "
+            "regularizer skips it (logged as `seqvcr_skipped`). The dataset size leaves a last batch of one row; "
+            "set `dataloader_drop_last=True` to drop it instead."
+        )
+        return True
 
     def _regularizer(self, projections: Sequence[torch.Tensor], mask: torch.Tensor) -> SeqVCRLossOutput:
         """Seq-VCR averaged over the regularized layers, over the global batch when gathering is on."""
@@ -128,29 +146,30 @@ class SeqVCRMixin(SaveHook):
             *(torch.stack([getattr(p, name) for p in per_layer]).mean() for name in ("loss", "variance", "covariance"))
         )
 
-    def _record(self, ce_contribution: torch.Tensor, parts: SeqVCRLossOutput, steps: int) -> None:
-        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr` equals the logged `loss`."""
+    def _record(self, ce_contribution: torch.Tensor, parts: SeqVCRLossOutput | None, steps: int) -> None:
+        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr` equals the logged `loss`;
+        `parts` is None for a micro-batch the regularizer skipped."""
         self._seqvcr_sums["ce"] += ce_contribution.item()
+        if parts is None:
+            self._seqvcr_sums["skipped"] += 1
+            return
         self._seqvcr_sums["seqvcr"] += parts.loss.item() / steps
         self._seqvcr_sums["seqvcr_var"] += parts.variance.item()
         self._seqvcr_sums["seqvcr_cov"] += parts.covariance.item()
-        self._seqvcr_micro_batches += 1
+        self._seqvcr_sums["regularized"] += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._seqvcr_micro_batches:  # a training log: add the regularizer's parts
+        if "loss" in logs and self._seqvcr_sums:  # a training log: add the regularizer's parts
             steps = max(self.state.global_step - self._seqvcr_logged_step, 1)
-            sums = torch.tensor(
-                [self._seqvcr_sums[k] for k in ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov")], device=self.args.device
-            )
-            ce, seqvcr, var, cov = (self.accelerator.reduce(sums, "mean")).tolist()
-            logs.update(
-                ce=ce / steps,
-                seqvcr=seqvcr / steps,
-                seqvcr_var=var / self._seqvcr_micro_batches,
-                seqvcr_cov=cov / self._seqvcr_micro_batches,
-            )
+            keys = ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov", "regularized", "skipped")
+            sums = torch.tensor([self._seqvcr_sums[k] for k in keys], device=self.args.device)
+            ce, seqvcr, var, cov, regularized, skipped = self.accelerator.reduce(sums, "mean").tolist()
+            logs.update(ce=ce / steps, seqvcr=seqvcr / steps)
+            if regularized:
+                logs.update(seqvcr_var=var / regularized, seqvcr_cov=cov / regularized)
+            if skipped:  # micro-batches over all processes
+                logs["seqvcr_skipped"] = round(skipped * self.accelerator.num_processes)
             self._seqvcr_sums.clear()
-            self._seqvcr_micro_batches = 0
             self._seqvcr_logged_step = self.state.global_step
         super().log(logs, start_time)
 

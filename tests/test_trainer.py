@@ -149,6 +149,26 @@ def test_resume_true_without_a_checkpoint_names_the_flag_and_the_directory(tmp_p
         trainer.train(resume_from_checkpoint=flag)
 
 
+def test_a_last_micro_batch_of_one_row_skips_the_regularizer_and_is_counted(tmp_path, tokenizer, rows):
+    """5 rows at batch 2: the epoch ends on one row, too few for a covariance across the batch."""
+    model = tiny_gpt2(tokenizer)
+    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, max_steps=-1, num_train_epochs=1,
+                                                     per_device_train_batch_size=2),
+                            train_dataset=rows.select(range(5)), processing_class=tokenizer)  # fmt: skip
+    heads = HeadAfterEachStep(model)
+    trainer.add_callback(heads)
+    with pytest.warns(UserWarning, match="single row.*seqvcr_skipped.*dataloader_drop_last"):
+        trainer.train()
+    *full, last = [log for log in trainer.state.log_history if "loss" in log]
+    assert [log["step"] for log in full] == [1, 2] and not any("seqvcr_skipped" in log for log in full)
+    assert all(log["seqvcr"] > 0 and "seqvcr_var" in log for log in full)
+    assert last["seqvcr_skipped"] == 1 and last["seqvcr"] == 0.0 and "seqvcr_var" not in last
+    assert last["ce"] == pytest.approx(last["loss"], rel=1e-6)
+    for key, value in heads.heads[3].items():  # plain SGD: the skipped step leaves the head where it was ...
+        torch.testing.assert_close(value, heads.heads[2][key], rtol=0, atol=0)
+    assert not torch.equal(heads.heads[2]["heads.0.weight"], heads.heads[1]["heads.0.weight"])  # ... others move it
+
+
 def test_the_forward_projects_exactly_the_requested_layers(tmp_path, tokenizer, rows):
     model = tiny_gpt2(tokenizer)
     SeqVCRTrainer(model=model, args=config(tmp_path, seqvcr_layers=[1, -1]), train_dataset=rows,
