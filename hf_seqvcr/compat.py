@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 
 from peft import PeftModel
@@ -37,6 +38,13 @@ def loss_is_scaled_for_ga(trainer: Trainer, num_items_in_batch) -> bool:
     return bool(trainer.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
         trainer.compute_loss_func is not None
     )
+
+
+def checkpoint_push_jobs(trainer: Trainer) -> list[Future]:
+    """The futures of the checkpoint uploads `_push_from_checkpoint` started (the Trainer never reads their errors;
+    a later push replaces the list once these are done)."""
+    push = getattr(trainer, "push_in_progress", None)
+    return list(push.jobs) if push is not None else []
 
 
 @contextmanager

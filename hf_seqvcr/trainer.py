@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent import futures
 from contextlib import contextmanager, nullcontext
 
 import torch
@@ -17,7 +19,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
-from .compat import SaveHook, loss_is_scaled_for_ga, saving_embedding_layers
+from .compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga, saving_embedding_layers
 from .config import SeqVCRConfig
 from .distributed import global_seq_vcr_loss
 from .evaluation import normalize_answer, predict_answers, score_answers
@@ -34,14 +36,49 @@ from .projection import (
     get_projector,
 )
 
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedPush:
+    """A checkpoint upload that failed in the background: the Hub lacks that step; `local_checkpoint` has it."""
+
+    step: int
+    reason: str
+    local_checkpoint: str
+
+    def __str__(self) -> str:
+        return f"step {self.step}: {self.reason} (kept only at {self.local_checkpoint})"
+
+
 class _RunRecords(TrainerCallback):
-    """What the trainer learns from the Trainer's public events: the step a (resumed) run starts logging from."""
+    """What the trainer learns from the Trainer's public events: the step a (resumed) run starts logging from,
+    and each checkpoint push, whose error the Trainer drops; failed ones end in `trainer.failed_pushes`."""
 
     def __init__(self, trainer: SeqVCRMixin) -> None:
         self.trainer = trainer
+        self.pushes: dict[futures.Future, tuple[int, str]] = {}
 
     def on_train_begin(self, args, state, control, **kwargs) -> None:
         self.trainer._seqvcr_logged_step = state.global_step  # a resumed run logs from its checkpoint's step
+        self.pushes.clear()
+        self.trainer.failed_pushes = []
+
+    def on_save(self, args, state, control, **kwargs) -> None:
+        """Runs right after the checkpoint's push started (`hub_strategy` every_save, checkpoint, ...)."""
+        checkpoint = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        for job in checkpoint_push_jobs(self.trainer):
+            self.pushes.setdefault(job, (state.global_step, checkpoint))
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        futures.wait(self.pushes)
+        for job, (step, checkpoint) in self.pushes.items():
+            if (error := job.exception()) is not None:
+                self.trainer.failed_pushes.append(FailedPush(step, f"{type(error).__name__}: {error}", checkpoint))
+        if self.trainer.failed_pushes:
+            logger.warning("%d checkpoint push(es) to %s failed; the Hub lacks these steps:\n%s",
+                           len(self.trainer.failed_pushes), self.trainer.hub_model_id,
+                           "\n".join(map(str, self.trainer.failed_pushes)))  # fmt: skip
 
 
 class SeqVCRMixin(SaveHook):
@@ -50,7 +87,8 @@ class SeqVCRMixin(SaveHook):
     Overrides only what the method needs: `compute_loss` (regularizer on selected hidden states), `log` (its parts),
     `evaluate` (exact match by generation), `train` (resume restores the projection head), saving (the head stays
     out of the saved weights; compat.py) and the Hub push (`create_model_card`: our card; `init_hf_repo`: the
-    `hub_revision` branch).
+    `hub_revision` branch). Checkpoint pushes that failed in the background are listed in `failed_pushes`
+    after training.
     """
 
     args: SeqVCRConfig
@@ -76,6 +114,7 @@ class SeqVCRMixin(SaveHook):
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
         self._seqvcr_sums: dict[str, float] = defaultdict(float)
+        self.failed_pushes: list[FailedPush] = []
         self.add_callback(_RunRecords(self))
 
     @staticmethod
