@@ -6,20 +6,17 @@ Wrap last: add the pause tokens and attach the projection head first, then `get_
 - trains only the pause rows of the resized input embedding (`trainable_token_indices`, which replaces those rows by
   trained values); when the model ties its embeddings (`tie_word_embeddings`, as LLaMA-3.2-1B does) peft ties the
   output embedding's rows to them;
-- is told to save the resized embedding matrices with the adapter (`saving_embedding_layers`): peft's "auto" looks
-  the base model's vocabulary up on the Hub to detect a resize and, offline, assumes none, which would leave the
-  new rows of an untied output embedding random when the adapter is reloaded.
+- is told to save the resized embedding matrices with the adapter (`compat.saving_embedding_layers`, used by
+  `SeqVCRTrainer`'s saves): peft's "auto" looks the base model's vocabulary up on the Hub to detect a resize and,
+  offline, assumes none, which would leave the new rows of an untied output embedding random when reloaded.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Protocol
 
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-from torch import nn
 from transformers import PreTrainedModel
 
 from .projection import PROJECTOR_ATTRIBUTE, get_projector
@@ -60,24 +57,3 @@ def get_lora_model(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     config = lora_config(model_args, pause_ids, train_projector=get_projector(model) is not None)
     return get_peft_model(model, config)
-
-
-@contextmanager
-def saving_embedding_layers(model: nn.Module) -> Iterator[None]:
-    """Inside the block, a peft model that trains token rows (pause tokens were added, so the vocabulary was
-    resized) saves its embedding matrices too when `model.save_pretrained` is called.
-
-    `Trainer._save` calls `save_pretrained(output_dir, state_dict=..., is_main_process=...)` with no way to pass
-    peft's `save_embedding_layers`, so it is bound for the duration of the save. Other models are left untouched.
-    """
-    resized = isinstance(model, PeftModel) and any(
-        getattr(config, "trainable_token_indices", None) for config in model.peft_config.values()
-    )
-    if not resized:
-        yield
-        return
-    model.save_pretrained = functools.partial(type(model).save_pretrained, model, save_embedding_layers=True)
-    try:
-        yield
-    finally:
-        del model.save_pretrained

@@ -14,6 +14,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 PROJECTOR_ATTRIBUTE = "seqvcr_projector"
+PROJECTOR_WEIGHTS_NAME = f"{PROJECTOR_ATTRIBUTE}.safetensors"  # the head's own file in a checkpoint folder
 PROJECTIONS_KEY = "seqvcr_projections"
 ProjectionType = Literal["linear", "mlp"]
 
@@ -31,11 +32,18 @@ class SeqVCRProjector(nn.Module):
         self.layers = list(layers)
         self.heads = nn.ModuleList(_make_head(hidden_size, proj_dim, proj_type) for _ in self.layers)
 
-    def forward(self, hidden_states: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        return [
-            head(hidden_states[layer].to(next(head.parameters()).dtype))
-            for layer, head in zip(self.layers, self.heads)
-        ]
+    def forward(self, hidden_states: Sequence[torch.Tensor], layers: Sequence[int] | None = None) -> list[torch.Tensor]:
+        """Project `layers` (indices into `hidden_states`, negative ones from the end; default: all of
+        `self.layers`), each through its own head, in the order given."""
+        heads = dict(zip(self.layers, self.heads))
+        projections = []
+        for layer in self.layers if layers is None else layers:
+            head = heads.get(layer % len(hidden_states))
+            if head is None:
+                raise ValueError(f"Hidden state {layer} has no Seq-VCR head (heads for {self.layers}); request only "
+                                 "those layers, or attach a projector for it with `seqvcr_layers`.")  # fmt: skip
+            projections.append(head(hidden_states[layer].to(next(head.parameters()).dtype)))
+        return projections
 
 
 def _make_head(hidden_size: int, proj_dim: int, proj_type: ProjectionType) -> nn.Module:
@@ -68,8 +76,9 @@ def attach_projector(
 
     The projection runs in a forward hook, inside the model's own forward: DDP then finds the projector's
     parameters in the forward's output graph (no "unused parameter" errors) and FSDP has them unsharded.
-    It runs only in training mode when the caller selects hidden states by index, as `SeqVCRTrainer` does,
-    and adds `outputs.seqvcr_projections` (one tensor per regularized layer).
+    It runs only in training mode when the caller selects hidden states by index, as `SeqVCRTrainer` does with
+    `output_hidden_states=projector.layers`, and adds `outputs.seqvcr_projections`: one tensor per requested layer,
+    in the order requested (a layer without a head is an error).
     Attach before wrapping with peft and list `seqvcr_projector` in `modules_to_save`, so it trains.
     Idempotent: an existing projector is returned as it is.
     """
@@ -85,8 +94,9 @@ def attach_projector(
 
 
 def _project_selected_hidden_states(model: nn.Module, args: tuple, kwargs: dict, output: ModelOutput):
-    if model.training and isinstance(kwargs.get("output_hidden_states"), list):
-        projections = getattr(model, PROJECTOR_ATTRIBUTE)(output.hidden_states)
+    layers = kwargs.get("output_hidden_states")
+    if model.training and isinstance(layers, list):
+        projections = getattr(model, PROJECTOR_ATTRIBUTE)(output.hidden_states, layers)
         output = _with_projections_field(type(output))(**output, **{PROJECTIONS_KEY: projections})
     return output
 

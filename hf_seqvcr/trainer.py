@@ -3,34 +3,92 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import warnings
 from collections import defaultdict
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from concurrent import futures
+from contextlib import contextmanager, nullcontext
 
 import torch
-from accelerate.utils import gather_object
+from accelerate.utils import gather_object, is_peft_model
+from huggingface_hub import HfApi
+from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import Trainer, set_seed
-from transformers.utils.hub import hf_api
+from transformers import Trainer, TrainerCallback, set_seed
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from .compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga, saving_embedding_layers
 from .config import SeqVCRConfig
 from .distributed import global_seq_vcr_loss
 from .evaluation import load_metric, normalize_answer, predict_answers
-from .lora import saving_embedding_layers
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
 from .model_card import final_metrics, framework_versions, render_model_card
 from .pause import PauseDataCollator, pause_token_strings, position_mask
-from .projection import PROJECTIONS_KEY, PROJECTOR_ATTRIBUTE, attach_projector, detached_projector, get_projector
+from .projection import (
+    PROJECTIONS_KEY,
+    PROJECTOR_ATTRIBUTE,
+    PROJECTOR_WEIGHTS_NAME,
+    attach_projector,
+    detached_projector,
+    get_projector,
+)
+
+logger = logging.getLogger(__name__)
 
 
-class SeqVCRMixin:
+@dataclasses.dataclass(frozen=True)
+class FailedPush:
+    """A checkpoint upload that failed in the background: the Hub lacks that step; `local_checkpoint` has it."""
+
+    step: int
+    reason: str
+    local_checkpoint: str
+
+    def __str__(self) -> str:
+        return f"step {self.step}: {self.reason} (kept only at {self.local_checkpoint})"
+
+
+class _RunRecords(TrainerCallback):
+    """What the trainer learns from the Trainer's public events: the step a (resumed) run starts logging from,
+    and each checkpoint push, whose error the Trainer drops; failed ones end in `trainer.failed_pushes`."""
+
+    def __init__(self, trainer: SeqVCRMixin) -> None:
+        self.trainer = trainer
+        self.pushes: dict[futures.Future, tuple[int, str]] = {}
+
+    def on_train_begin(self, args, state, control, **kwargs) -> None:
+        self.trainer._seqvcr_logged_step = state.global_step  # a resumed run logs from its checkpoint's step
+        self.pushes.clear()
+        self.trainer.failed_pushes = []
+
+    def on_save(self, args, state, control, **kwargs) -> None:
+        """Runs right after the checkpoint's push started (`hub_strategy` every_save, checkpoint, ...)."""
+        checkpoint = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        for job in checkpoint_push_jobs(self.trainer):
+            self.pushes.setdefault(job, (state.global_step, checkpoint))
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        futures.wait(self.pushes)
+        for job, (step, checkpoint) in self.pushes.items():
+            if (error := job.exception()) is not None:
+                self.trainer.failed_pushes.append(FailedPush(step, f"{type(error).__name__}: {error}", checkpoint))
+        if self.trainer.failed_pushes:
+            logger.warning("%d checkpoint push(es) to %s failed; the Hub lacks these steps:\n%s",
+                           len(self.trainer.failed_pushes), self.trainer.hub_model_id,
+                           "\n".join(map(str, self.trainer.failed_pushes)))  # fmt: skip
+
+
+class SeqVCRMixin(SaveHook):
     """Adds Seq-VCR to any Trainer subclass: `class MyTrainer(SeqVCRMixin, SomeTrainer)`.
 
     Overrides only what the method needs: `compute_loss` (regularizer on selected hidden states), `log` (its parts),
-    `evaluate` (exact match by generation), saving (the projection head stays out of the published weights), and
-    the Hub push (`create_model_card`: our card; `init_hf_repo`: the `hub_revision` branch).
+    `evaluate` (exact match by generation), `train` (resume restores the projection head), saving (the head stays
+    out of the saved weights; compat.py) and the Hub push (`create_model_card`: our card; `init_hf_repo`: the
+    `hub_revision` branch). Checkpoint pushes that failed in the background are listed in `failed_pushes`
+    after training.
     """
 
     args: SeqVCRConfig
@@ -56,15 +114,14 @@ class SeqVCRMixin:
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
         self._seqvcr_sums: dict[str, float] = defaultdict(float)
-        self._seqvcr_micro_batches = 0
-        self._seqvcr_logged_step = 0
-        self._saving_checkpoint = False
+        self.failed_pushes: list[FailedPush] = []
+        self.add_callback(_RunRecords(self))
 
     @staticmethod
     def _attach_projector(model: nn.Module, args: SeqVCRConfig) -> None:
         projector = get_projector(model)
         if projector is None:
-            if hasattr(model, "peft_config"):
+            if is_peft_model(model):
                 raise ValueError(
                     "The model is already wrapped by peft but has no Seq-VCR projection head, so the head would "
                     "not be saved. Call `hf_seqvcr.attach_projector(model, ...)` before `get_peft_model` and add "
@@ -79,19 +136,36 @@ class SeqVCRMixin:
         if not (self.args.use_seqvcr and model.training):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         projector = get_projector(self.accelerator.unwrap_model(model))
-        layers = list(projector.layers)
         ce, outputs = super().compute_loss(
-            model, {**inputs, "output_hidden_states": layers}, True, num_items_in_batch
+            model, {**inputs, "output_hidden_states": list(projector.layers)}, True, num_items_in_batch
         )
-        parts = self._regularizer(outputs[PROJECTIONS_KEY], position_mask(inputs, self.args.seqvcr_positions))
+        projections = outputs[PROJECTIONS_KEY]
         # The Trainer divides the returned loss by the accumulation steps unless it is already normalised over the
         # whole accumulated batch; the regularizer is a per-micro-batch mean, so it needs that division either way.
-        scaled_for_ga = self._loss_is_scaled_for_ga(num_items_in_batch)
+        scaled_for_ga = loss_is_scaled_for_ga(self, num_items_in_batch)
         steps = self.current_gradient_accumulation_steps
-        regularizer = parts.loss / steps if scaled_for_ga else parts.loss
+        if self._skips_regularizer(projections[0]):
+            parts = None
+            regularizer = sum(z.sum() for z in projections) * 0.0  # the head stays in the graph (DDP expects it)
+        else:
+            parts = self._regularizer(projections, position_mask(inputs, self.args.seqvcr_positions))
+            regularizer = parts.loss / steps if scaled_for_ga else parts.loss
         self._record(ce.detach() / (1 if scaled_for_ga else steps), parts, steps)
         loss = ce + regularizer
         return (loss, outputs) if return_outputs else loss
+
+    def _skips_regularizer(self, z: torch.Tensor) -> bool:
+        """A covariance across the batch needs 2 rows, and the last micro-batch of an epoch can hold one: skip it
+        rather than crash at the end of an epoch. Gathered, every process adds a row: only one process falls short."""
+        processes = self.accelerator.num_processes if self.args.gathers_across_processes else 1
+        if self.args.seqvcr_covariance != "batch" or z.shape[0] * processes >= 2:
+            return False
+        warnings.warn(
+            "A training micro-batch holds a single row, too few for Seq-VCR's covariance across the batch, so the "
+            "regularizer skips it (logged as `seqvcr_skipped`). The dataset size leaves a last batch of one row; "
+            "set `dataloader_drop_last=True` to drop it instead."
+        )
+        return True
 
     def _regularizer(self, projections: Sequence[torch.Tensor], mask: torch.Tensor) -> SeqVCRLossOutput:
         """Seq-VCR averaged over the regularized layers, over the global batch when gathering is on."""
@@ -111,39 +185,57 @@ class SeqVCRMixin:
             *(torch.stack([getattr(p, name) for p in per_layer]).mean() for name in ("loss", "variance", "covariance"))
         )
 
-    def _loss_is_scaled_for_ga(self, num_items_in_batch) -> bool:
-        """The same decision `Trainer.training_step` takes before dividing the loss by the accumulation steps."""
-        if self.loss_is_scaled_for_ga is not None:
-            return self.loss_is_scaled_for_ga
-        return bool(self.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
-            self.compute_loss_func is not None
-        )
-
-    def _record(self, ce_contribution: torch.Tensor, parts: SeqVCRLossOutput, steps: int) -> None:
-        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr` equals the logged `loss`."""
+    def _record(self, ce_contribution: torch.Tensor, parts: SeqVCRLossOutput | None, steps: int) -> None:
+        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr` equals the logged `loss`;
+        `parts` is None for a micro-batch the regularizer skipped."""
         self._seqvcr_sums["ce"] += ce_contribution.item()
+        if parts is None:
+            self._seqvcr_sums["skipped"] += 1
+            return
         self._seqvcr_sums["seqvcr"] += parts.loss.item() / steps
         self._seqvcr_sums["seqvcr_var"] += parts.variance.item()
         self._seqvcr_sums["seqvcr_cov"] += parts.covariance.item()
-        self._seqvcr_micro_batches += 1
+        self._seqvcr_sums["regularized"] += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._seqvcr_micro_batches:  # a training log: add the regularizer's parts
+        if "loss" in logs and self._seqvcr_sums:  # a training log: add the regularizer's parts
             steps = max(self.state.global_step - self._seqvcr_logged_step, 1)
-            sums = torch.tensor(
-                [self._seqvcr_sums[k] for k in ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov")], device=self.args.device
-            )
-            ce, seqvcr, var, cov = (self.accelerator.reduce(sums, "mean")).tolist()
-            logs.update(
-                ce=ce / steps,
-                seqvcr=seqvcr / steps,
-                seqvcr_var=var / self._seqvcr_micro_batches,
-                seqvcr_cov=cov / self._seqvcr_micro_batches,
-            )
+            keys = ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov", "regularized", "skipped")
+            sums = torch.tensor([self._seqvcr_sums[k] for k in keys], device=self.args.device)
+            ce, seqvcr, var, cov, regularized, skipped = self.accelerator.reduce(sums, "mean").tolist()
+            logs.update(ce=ce / steps, seqvcr=seqvcr / steps)
+            if regularized:
+                logs.update(seqvcr_var=var / regularized, seqvcr_cov=cov / regularized)
+            if skipped:  # micro-batches over all processes
+                logs["seqvcr_skipped"] = round(skipped * self.accelerator.num_processes)
             self._seqvcr_sums.clear()
-            self._seqvcr_micro_batches = 0
             self._seqvcr_logged_step = self.state.global_step
         super().log(logs, start_time)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None):
+        """Also takes `resume_from_checkpoint="true"` (the command-line flag's string) for the last checkpoint in
+        `output_dir`, and restores the projection head, which checkpoints keep in its own file."""
+        if resume_from_checkpoint is True or (
+            isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() == "true"
+        ):
+            resume_from_checkpoint = self._last_checkpoint()
+        projector = get_projector(self.model)
+        if isinstance(resume_from_checkpoint, str) and projector is not None:
+            head = os.path.join(resume_from_checkpoint, PROJECTOR_WEIGHTS_NAME)
+            if os.path.isfile(head):  # first: the Trainer's own load leaves parameters its weights lack as they are
+                projector.load_state_dict(load_file(head))
+        return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
+
+    def _last_checkpoint(self) -> str:
+        output_dir = self.args.output_dir
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise ValueError(
+                f"`--resume_from_checkpoint true` resumes from the last checkpoint in `--output_dir`, but {output_dir} "
+                f"holds no {PREFIX_CHECKPOINT_DIR}-<step> folder; pass a checkpoint folder's path, or drop "
+                "`--resume_from_checkpoint` to start from scratch."
+            )
+        return last
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
@@ -172,26 +264,32 @@ class SeqVCRMixin:
         pairs = gather_object(list(zip(predictions, (normalize_answer(row["answer"]) for row in shard))))
         return load_metric().compute(predictions=[p for p, _ in pairs], references=[r for _, r in pairs])
 
-    def _save_checkpoint(self, model, trial) -> None:
-        self._saving_checkpoint = True
-        try:
-            super()._save_checkpoint(model, trial)
-        finally:
-            self._saving_checkpoint = False
+    @contextmanager
+    def _saving_weights(self, output_dir: str, state_dict: dict | None) -> Iterator[dict | None]:
+        """Saved weights leave the projection head out (unless `keep_projection_head`), so checkpoints, their Hub
+        pushes and the final model hold the same tensors; a checkpoint folder (`checkpoint-<step>`) gets the head's
+        own file instead, which `train` loads on resume. A peft adapter checkpoint keeps the head: peft's resume
+        (`load_adapter`) fails on a `modules_to_save` module missing from the adapter.
 
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Checkpoints keep the projection head (resume restores it); published weights drop it unless asked.
-
-        A peft adapter is saved with the resized embeddings (lora.py), so it reloads to the same logits.
+        `state_dict` was gathered by FSDP / DeepSpeed (None otherwise). A peft adapter is saved with the resized
+        embeddings (compat.py), so it reloads to the same logits.
         """
-        drop_head = get_projector(self.model) is not None and not (
-            self.args.keep_projection_head or self._saving_checkpoint
-        )
-        if drop_head and state_dict is not None:  # gathered by FSDP / DeepSpeed before `_save`
-            state_dict = {k: v for k, v in state_dict.items() if PROJECTOR_ATTRIBUTE not in k.split(".")}
         model = self.accelerator.unwrap_model(self.model)
+        checkpoint = os.path.basename(os.path.normpath(output_dir)).startswith(f"{PREFIX_CHECKPOINT_DIR}-")
+        drop_head = get_projector(model) is not None and not (
+            self.args.keep_projection_head or (checkpoint and is_peft_model(model))
+        )
+        head = {}
+        if drop_head and checkpoint:
+            marker = f"{PROJECTOR_ATTRIBUTE}."
+            full = state_dict if state_dict is not None else model.state_dict()
+            head = {k.split(marker, 1)[1]: v for k, v in full.items() if PROJECTOR_ATTRIBUTE in k.split(".")}
+        if drop_head and state_dict is not None:
+            state_dict = {k: v for k, v in state_dict.items() if PROJECTOR_ATTRIBUTE not in k.split(".")}
         with detached_projector(model) if drop_head else nullcontext(), saving_embedding_layers(model):
-            super()._save(output_dir, state_dict)
+            yield state_dict
+        if head and self.args.should_save:
+            save_file(head, os.path.join(output_dir, PROJECTOR_WEIGHTS_NAME))
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Also check the card can name the method, and create the `hub_revision` branch: the Trainer's uploads
@@ -202,7 +300,7 @@ class SeqVCRMixin:
         super().init_hf_repo(token, private)
         if self.is_world_process_zero() and self.args.hub_revision:
             token = token if token is not None else self.args.hub_token
-            hf_api().create_branch(self.hub_model_id, branch=self.args.hub_revision, token=token, exist_ok=True)
+            HfApi().create_branch(self.hub_model_id, branch=self.args.hub_revision, token=token, exist_ok=True)
 
     def create_model_card(self, license: str | None = None, tags: str | list[str] | None = None,
                           model_name: str | None = None, finetuned_from: str | None = None,
@@ -219,11 +317,7 @@ class SeqVCRMixin:
         if not self.is_world_process_zero():
             return
         model = self.accelerator.unwrap_model(self.model)
-        name_or_path = model.name_or_path
-        collator = self.data_collator  # the card must name the pauses training appended, not what the config implies
-        pause_tokens = (collator.tokenizer.convert_ids_to_tokens(list(collator.pause_ids))
-                        if isinstance(collator, PauseDataCollator)
-                        else pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings))
+from .evaluation import load_metric, normalize_answer, predict_answers
         card = render_model_card(
             method=model.config.seqvcr_method,
             seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
@@ -233,7 +327,7 @@ class SeqVCRMixin:
             eval_metrics=final_metrics(self.state.log_history),
             base_model=finetuned_from or (name_or_path if name_or_path and not os.path.isdir(name_or_path) else None),
             model_id=self.hub_model_id or model_name or self.args.output_dir, license=license,
-            versions=framework_versions(peft=hasattr(model, "peft_config")),
+            versions=framework_versions(peft=is_peft_model(model)),
         )  # fmt: skip
         tags = [tags] if isinstance(tags, str) else tags or []
         card.data.tags += [tag for tag in tags if tag not in card.data.tags]

@@ -8,6 +8,7 @@ anything imports the clients, and the `hub` fixture checks that the clients real
 It speaks the subset of the Hub API listed in ../shared/docs/HUB_API.md: repo create/info, branches
 and refs, preupload, the LFS batch + PUT upload, NDJSON commits, tree and paths-info listings,
 resolve (HEAD/GET with ranges), validate-yaml, whoami-v2 and the best-effort agent-harnesses call.
+`fail_next_commits` makes it answer HTTP 500 to a repo's next commits, to test what clients do when a push fails.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ class LoopbackHub(ThreadingHTTPServer):
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[LoggedRequest] = []
         self.require_token = False  # True: reads without a token get 401 too, as for a private Hub
+        self.failing_commits: dict[tuple[str, str], int] = {}  # (repo_type, repo_id) -> commits still to refuse
         self.lock = threading.RLock()
         self.routes: list[tuple[str, re.Pattern, Callable[..., Reply]]] = [
             ("GET", re.compile(r"/api/whoami-v2"), self.whoami),
@@ -179,6 +181,11 @@ class LoopbackHub(ThreadingHTTPServer):
     def requests_since(self, mark: int) -> list[LoggedRequest]:
         """Requests logged after `mark = len(hub.requests)`; the log is shared by the whole session."""
         return self.requests[mark:]
+
+    def fail_next_commits(self, repo_id: str, n: int = 1, repo_type: str = "model") -> None:
+        """Answer HTTP 500 to the next `n` commits to `repo_id` (which need not exist yet); uploads still succeed."""
+        with self.lock:
+            self.failing_commits[(repo_type, repo_id)] = n
 
     # -- request plumbing ----------------------------------------------------------------------
     def handle_request_for(self, method: str, raw_path: str, token: str | None, body: bytes) -> Reply:
@@ -345,6 +352,9 @@ class LoopbackHub(ThreadingHTTPServer):
     ) -> Reply:
         """Apply an NDJSON commit to a branch; `parentCommit` must be its head, as on the Hub (412)."""
         found = self.find_repo(repo_type, repo, token)
+        if self.failing_commits.get((repo_type, repo), 0) > 0:
+            self.failing_commits[(repo_type, repo)] -= 1
+            raise HubError(HTTPStatus.INTERNAL_SERVER_ERROR, "loopback hub: commit failure injected by the test")
         if query.get("create_pr") or rev not in found.branches:
             raise HubError(HTTPStatus.BAD_REQUEST, f"loopback hub commits to existing branches only, not {rev!r}")
         parent = found.head(rev)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from pathlib import Path
@@ -34,6 +35,13 @@ def new_repo_id(kind: str) -> str:
     return f"{USER}/{kind}-{uuid.uuid4().hex[:8]}"
 
 
+def commits_with_the_head(repo) -> dict[str, bool]:
+    """Each commit's message → whether its `model.safetensors` holds projection-head keys (commits that have one)."""
+    weights = {c.summary: c.files["model.safetensors"] for c in repo.commits.values() if "model.safetensors" in c.files}
+    return {message: any("seqvcr_projector" in key for key in load_safetensors(weights[message].content))
+            for message in weights}  # fmt: skip
+
+
 def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys) -> None:
     """The docs/hub.md workflow: a builder publishes data, a recipe trains on it by id and pushes checkpoints and a
     card, and the model reloads from the Hub with plain transformers and with `load_pretrained`."""
@@ -51,6 +59,8 @@ def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys
     repo = hub.repo(model_repo)
     summaries = [commit.summary for commit in repo.commits.values()]
     assert repo.private and "Training in progress, step 2" in summaries and summaries[-1] == "End of training"
+    head_in = commits_with_the_head(repo)  # checkpoint pushes publish the same tensors as the final push
+    assert "Training in progress, step 2" in head_in and not any(head_in.values())
     assert f"pushed to {hub.endpoint}/{model_repo}" in capsys.readouterr().out
     final = repo.head().files
     assert not [key for key in load_safetensors(final["model.safetensors"].content) if "seqvcr_projector" in key]
@@ -81,6 +91,29 @@ def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys
 
     published = b"".join(f.content for commit in repo.commits.values() for f in commit.files.values())
     assert TEST_TOKEN.encode() not in published and TEST_TOKEN not in "".join(capsys.readouterr())
+
+
+def test_a_failed_checkpoint_push_is_reported_and_the_final_push_is_complete(hub, tmp_path: Path, capsys) -> None:
+    """The Trainer drops a background push's error; the run reports which step is only local, and where."""
+    repo_id, output = new_repo_id("flaky"), tmp_path / "model"
+    hub.fail_next_commits(repo_id, 1)  # the step-2 checkpoint's commit
+    results = main(DEMO, [*BUILD, *SMALL, "--output_dir", str(output), "--max_steps", "4", "--save_strategy", "steps",
+                          "--save_steps", "2", "--push_to_hub", "--hub_model_id", repo_id, "--hub_strategy",
+                          "every_save"])  # fmt: skip
+
+    (failure,) = results["failed_checkpoint_pushes"]
+    checkpoint = str(output / "checkpoint-2")
+    assert failure["step"] == 2 and failure["local_checkpoint"] == checkpoint and "500" in failure["reason"]
+    assert Path(checkpoint, "model.safetensors").is_file()
+    printed = capsys.readouterr().out
+    assert "checkpoint push failed at step 2 (" in printed and f"it is only in {checkpoint}" in printed
+    repo = hub.repo(repo_id)
+    summaries = [commit.summary for commit in repo.commits.values()]
+    assert "Training in progress, step 2" not in summaries and summaries[-1] == "End of training"
+    final = repo.head().files  # the final commit is the local model, and records the failure
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "results.json"):
+        assert final[name].content == (output / name).read_bytes(), name
+    assert json.loads(final["results.json"].content)["failed_checkpoint_pushes"] == [failure]
 
 
 def train_and_push_pause_model(tmp_path: Path, repo_id: str, lora: bool = False, **hub_args) -> SeqVCRTrainer:

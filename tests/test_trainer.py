@@ -1,4 +1,4 @@
-"""SeqVCRTrainer: gradient-accumulation scaling, logged parts, the projection head's life cycle, bad input."""
+"""SeqVCRTrainer: gradient-accumulation scaling, logged parts, the projection head's life cycle, resuming, bad input."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ from datasets import Dataset
 from safetensors.torch import load_file
 from tiny import addition_splits, tiny_gpt2
 from tiny import sgd_config as config
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from hf_seqvcr import (
     PauseDataCollator,
@@ -17,7 +17,7 @@ from hf_seqvcr import (
     get_projector,
     seq_vcr_loss,
 )
-from hf_seqvcr.projection import PROJECTIONS_KEY
+from hf_seqvcr.projection import PROJECTIONS_KEY, PROJECTOR_WEIGHTS_NAME
 
 
 @pytest.fixture
@@ -95,7 +95,8 @@ def test_projection_head_in_checkpoints_not_in_final_weights_and_resume_restores
     trainer.train()
     trained_head = {k: v.clone() for k, v in get_projector(model).state_dict().items()}
     checkpoint = tmp_path / "out" / "checkpoint-1"
-    assert any(k.startswith("seqvcr_projector.") for k in load_file(checkpoint / "model.safetensors"))
+    assert not any(k.startswith("seqvcr_projector.") for k in load_file(checkpoint / "model.safetensors"))
+    assert load_file(checkpoint / PROJECTOR_WEIGHTS_NAME).keys() == trained_head.keys()  # the head's own file
     trainer.save_model(str(tmp_path / "final"))
     assert not any(k.startswith("seqvcr_projector.") for k in load_file(tmp_path / "final" / "model.safetensors"))
 
@@ -110,6 +111,79 @@ def test_projection_head_in_checkpoints_not_in_final_weights_and_resume_restores
                          train_dataset=rows, processing_class=tokenizer)  # fmt: skip
     kept.save_model(str(tmp_path / "kept"))
     assert any(k.startswith("seqvcr_projector.") for k in load_file(tmp_path / "kept" / "model.safetensors"))
+
+
+class HeadAfterEachStep(TrainerCallback):
+    """The projection head's weights after every step this run takes, by step."""
+
+    def __init__(self, model):
+        self.model, self.heads = model, {}
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.heads[state.global_step] = {k: v.clone() for k, v in get_projector(self.model).state_dict().items()}
+
+
+def test_resume_true_takes_the_last_checkpoint_and_logged_parts_still_add_up(tmp_path, tokenizer, rows):
+    """`--resume_from_checkpoint true` arrives as the string "true"; after resuming, `ce + seqvcr` is still `loss`."""
+    args = dict(save_strategy="steps", save_steps=1, per_device_train_batch_size=2)
+    SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path, max_steps=2, **args), train_dataset=rows,
+                  processing_class=tokenizer).train()  # fmt: skip
+    model = tiny_gpt2(tokenizer, seed=1)
+    resumed = SeqVCRTrainer(model=model, args=config(tmp_path, max_steps=4, **args), train_dataset=rows,
+                            processing_class=tokenizer)  # fmt: skip
+    steps = HeadAfterEachStep(model)
+    resumed.add_callback(steps)
+    resumed.train(resume_from_checkpoint="true")
+    assert list(steps.heads) == [3, 4]  # from checkpoint-2, the last one
+    logs = [log for log in resumed.state.log_history if "loss" in log]
+    assert [log["step"] for log in logs] == [1, 2, 3, 4]  # the first two come with the checkpoint's state
+    for log in logs:
+        assert log["ce"] + log["seqvcr"] == pytest.approx(log["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("flag", [True, "true"])
+def test_resume_true_without_a_checkpoint_names_the_flag_and_the_directory(tmp_path, tokenizer, rows, flag):
+    trainer = SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows,
+                            processing_class=tokenizer)  # fmt: skip
+    with pytest.raises(ValueError, match=rf"--resume_from_checkpoint true.*{tmp_path / 'out'} holds no checkpoint-"):
+        trainer.train(resume_from_checkpoint=flag)
+
+
+def test_a_last_micro_batch_of_one_row_skips_the_regularizer_and_is_counted(tmp_path, tokenizer, rows):
+    """5 rows at batch 2: the epoch ends on one row, too few for a covariance across the batch."""
+    model = tiny_gpt2(tokenizer)
+    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, max_steps=-1, num_train_epochs=1,
+                                                     per_device_train_batch_size=2),
+                            train_dataset=rows.select(range(5)), processing_class=tokenizer)  # fmt: skip
+    heads = HeadAfterEachStep(model)
+    trainer.add_callback(heads)
+    with pytest.warns(UserWarning, match="single row.*seqvcr_skipped.*dataloader_drop_last"):
+        trainer.train()
+    *full, last = [log for log in trainer.state.log_history if "loss" in log]
+    assert [log["step"] for log in full] == [1, 2] and not any("seqvcr_skipped" in log for log in full)
+    assert all(log["seqvcr"] > 0 and "seqvcr_var" in log for log in full)
+    assert last["seqvcr_skipped"] == 1 and last["seqvcr"] == 0.0 and "seqvcr_var" not in last
+    assert last["ce"] == pytest.approx(last["loss"], rel=1e-6)
+    for key, value in heads.heads[3].items():  # plain SGD: the skipped step leaves the head where it was ...
+        torch.testing.assert_close(value, heads.heads[2][key], rtol=0, atol=0)
+    assert not torch.equal(heads.heads[2]["heads.0.weight"], heads.heads[1]["heads.0.weight"])  # ... others move it
+
+
+def test_the_forward_projects_exactly_the_requested_layers(tmp_path, tokenizer, rows):
+    model = tiny_gpt2(tokenizer)
+    SeqVCRTrainer(model=model, args=config(tmp_path, seqvcr_layers=[1, -1]), train_dataset=rows,
+                  processing_class=tokenizer)  # fmt: skip
+    heads = get_projector(model).heads
+    batch = PauseDataCollator(tokenizer)(list(rows.select(range(2))))
+    model.train()
+    with torch.no_grad():
+        last_only = model(**batch, output_hidden_states=[2])
+        both_reversed = model(**batch, output_hidden_states=[-1, 1])
+    torch.testing.assert_close(last_only[PROJECTIONS_KEY], [heads[1](last_only.hidden_states[2])])
+    torch.testing.assert_close(both_reversed[PROJECTIONS_KEY],
+                               [heads[1](both_reversed.hidden_states[2]), heads[0](both_reversed.hidden_states[1])])
+    with pytest.raises(ValueError, match=r"Hidden state 0 has no Seq-VCR head \(heads for \[1, 2\]\).*seqvcr_layers"):
+        model(**batch, output_hidden_states=[0])
 
 
 def test_no_projection_head_when_regularizer_off(tmp_path, tokenizer, rows):

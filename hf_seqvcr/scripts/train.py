@@ -204,6 +204,7 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         "num_test_examples": len(test),
         **{f"test_{k}": v for k, v in scores.items()},
         **train_result.metrics,
+        "failed_checkpoint_pushes": [asdict(failure) for failure in trainer.failed_pushes],
     }
     if trainer.is_world_process_zero():  # before the push, so it is published too
         (Path(training_args.output_dir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
@@ -232,6 +233,8 @@ def summary(results: dict, output_dir: str, num_pause_tokens: int, hub_url: str 
         f"{results['test_digit_accuracy']:.1%} on {results['num_test_examples']} test examples\n"
         f"{saved}: {output_dir}\nresults: {Path(output_dir) / RESULTS_FILE}\n"
         + (f"pushed to {hub_url}\n" if hub_url else "")
+        + "".join(f"checkpoint push failed at step {f['step']} ({f['reason']}); it is only in {f['local_checkpoint']}\n"
+                  for f in results["failed_checkpoint_pushes"])  # fmt: skip
     )
 
 
