@@ -317,7 +317,11 @@ class SeqVCRMixin(SaveHook):
         if not self.is_world_process_zero():
             return
         model = self.accelerator.unwrap_model(self.model)
-from .evaluation import load_metric, normalize_answer, predict_answers
+        name_or_path = model.name_or_path
+        collator = self.data_collator  # the card must name the pauses training appended, not what the config implies
+        pause_tokens = (collator.tokenizer.convert_ids_to_tokens(list(collator.pause_ids))
+                        if isinstance(collator, PauseDataCollator)
+                        else pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings))
         card = render_model_card(
             method=model.config.seqvcr_method,
             seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)

@@ -98,8 +98,8 @@ def test_a_failed_checkpoint_push_is_reported_and_the_final_push_is_complete(hub
     repo_id, output = new_repo_id("flaky"), tmp_path / "model"
     hub.fail_next_commits(repo_id, 1)  # the step-2 checkpoint's commit
     results = main(DEMO, [*BUILD, *SMALL, "--output_dir", str(output), "--max_steps", "4", "--save_strategy", "steps",
-                          "--save_steps", "2", "--push_to_hub", "--hub_model_id", repo_id, "--hub_strategy",
-                          "every_save"])  # fmt: skip
+                          "--save_steps", "2", "--save_total_limit", "5", "--push_to_hub", "--hub_model_id", repo_id,
+                          "--hub_strategy", "every_save"])  # fmt: skip
 
     (failure,) = results["failed_checkpoint_pushes"]
     checkpoint = str(output / "checkpoint-2")

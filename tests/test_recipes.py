@@ -175,7 +175,8 @@ def test_malformed_yaml_names_the_file(tmp_path, capsys):
 
 
 def test_the_summary_mentions_pause_tokens_only_when_the_run_has_them():
-    results = {"method": "vanilla", "test_exact_match": 0.5, "test_digit_accuracy": 0.75, "num_test_examples": 4}
+    results = {"method": "vanilla", "test_exact_match": 0.5, "test_digit_accuracy": 0.75, "num_test_examples": 4,
+               "failed_checkpoint_pushes": []}
     assert "pause" not in summary(results, "out", 0)
     assert "with 2 pause tokens" in summary({**results, "method": "pause"}, "out", 2)
 
