@@ -19,8 +19,8 @@ _EXPORTS = {
     "exact_match_by_length": "evaluation",
     "predict_answers": "evaluation",
     "get_lora_model": "lora",
-    "LoopRegularizerOutput": "loop_regularizer",
-    "loop_regularizer": "loop_regularizer",
+    "LoopRegularizerOutput": "loopreg",
+    "loop_regularizer": "loopreg",
     "LoopLayout": "looped",
     "load_looped": "looped",
     "loop_model": "looped",
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from .entropy import layerwise_entropy, matrix_entropy
     from .evaluation import evaluate_exact_match, exact_match_by_length, predict_answers
     from .lora import get_lora_model
-    from .loop_regularizer import LoopRegularizerOutput, loop_regularizer
+    from .loopreg import LoopRegularizerOutput, loop_regularizer
     from .looped import LoopLayout, load_looped, loop_model, looped_from_config
     from .losses import SeqVCRLossOutput, seq_vcr_loss
     from .oversquashing import collapse_distances, pair_distances, prompt_pairs

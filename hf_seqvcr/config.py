@@ -70,6 +70,24 @@ class SeqVCRConfig(TrainingArguments):
         metadata={"help": "Keep the projection head in the final saved/pushed weights. Checkpoints always keep "
                   "it so that resuming restores it exactly."},
     )
+    loopreg_lambda: float = field(
+        default=0.0,
+        metadata={"help": "λ_reg of the looping-inspired regularizer (Saunshi et al., 2025): adds λ·mean_G(1 − R_G), "
+                  "R_G the mean cosine between weight G of layer ik+j and of layer (i+1)k+j, pulling adjacent "
+                  "blocks of `loopreg_block` layers toward a looped model. 0 = off; the paper: 10 (block 4, 24 layers)."},
+    )
+    loopreg_block: int = field(
+        default=4, metadata={"help": "k, the block size the loop regularizer compares (the layer count must be a "
+                             "multiple of it, with at least two blocks)."},
+    )
+    loopreg_groups: list[str] | None = field(
+        default=None,
+        metadata={"help": "Weight names within a layer to regularize (e.g. self_attn.q_proj.weight mlp.up_proj.weight)."
+                  " Default: every per-layer weight matrix."},
+    )
+    loopreg_norms: bool = field(
+        default=False, metadata={"help": "Also pull the layers' norm weights together (the paper leaves them out)."}
+    )
     num_pause_tokens: int = field(
         default=0, metadata={"help": "Pause tokens inserted between question and answer (paper: 2)."}
     )
@@ -105,6 +123,10 @@ class SeqVCRConfig(TrainingArguments):
                 "sqrt(var + eps), whose gradient is infinite at a dimension with zero variance (e.g. a constant first "
                 "token), which turns every weight into NaN. Pass VICReg's 1e-4."
             )
+        if not (math.isfinite(self.loopreg_lambda) and self.loopreg_lambda >= 0):
+            raise ValueError(f"`loopreg_lambda` must be a finite number >= 0, got {self.loopreg_lambda}; 0 turns it off.")
+        if self.loopreg_block < 1:
+            raise ValueError(f"`loopreg_block` must be >= 1, got {self.loopreg_block} (the paper: 4).")
         if self.seqvcr_proj_dim <= 0:
             raise ValueError(f"`seqvcr_proj_dim` must be > 0, got {self.seqvcr_proj_dim} (the paper uses 2048).")
         self._check_choices()

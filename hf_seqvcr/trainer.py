@@ -23,6 +23,7 @@ from .compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga, savin
 from .config import SeqVCRConfig
 from .distributed import global_seq_vcr_loss
 from .evaluation import load_metric, normalize_answer, predict_answers
+from .loopreg import LoopRegularizerOutput, loop_regularizer
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
 from .model_card import final_metrics, framework_versions, render_model_card
@@ -37,6 +38,7 @@ from .projection import (
 )
 
 logger = logging.getLogger(__name__)
+LOOP_COSINE_PREFIX = "loopreg_cos/"  # + a weight group: the mean cosine between adjacent blocks, logged per group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +116,9 @@ class SeqVCRMixin(SaveHook):
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
         self._seqvcr_sums: dict[str, float] = defaultdict(float)
+        if args.loopreg_lambda > 0:
+            with torch.no_grad():  # a layer count, block size or group the model cannot take fails here, not mid-run
+                self._loop_regularizer(self.model)
         self.failed_pushes: list[FailedPush] = []
         self.add_callback(_RunRecords(self))
 
@@ -133,26 +138,37 @@ class SeqVCRMixin(SaveHook):
                              "`LoraConfig(modules_to_save=...)` so it trains.")  # fmt: skip
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not (self.args.use_seqvcr and model.training):
+        if not (model.training and (self.args.use_seqvcr or self.args.loopreg_lambda > 0)):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        projector = get_projector(self.accelerator.unwrap_model(model))
-        ce, outputs = super().compute_loss(
-            model, {**inputs, "output_hidden_states": list(projector.layers)}, True, num_items_in_batch
-        )
-        projections = outputs[PROJECTIONS_KEY]
         # The Trainer divides the returned loss by the accumulation steps unless it is already normalised over the
-        # whole accumulated batch; the regularizer is a per-micro-batch mean, so it needs that division either way.
+        # whole accumulated batch; a regularizer is a per-micro-batch value, so it needs that division either way.
         scaled_for_ga = loss_is_scaled_for_ga(self, num_items_in_batch)
         steps = self.current_gradient_accumulation_steps
-        if self._skips_regularizer(projections[0]):
-            parts = None
-            regularizer = sum(z.sum() for z in projections) * 0.0  # the head stays in the graph (DDP expects it)
-        else:
-            parts = self._regularizer(projections, position_mask(inputs, self.args.seqvcr_positions))
-            regularizer = parts.loss / steps if scaled_for_ga else parts.loss
-        self._record(ce.detach() / (1 if scaled_for_ga else steps), parts, steps)
-        loss = ce + regularizer
+        per_step = (lambda value: value / steps) if scaled_for_ga else (lambda value: value)  # noqa: E731
+        if self.args.use_seqvcr:
+            projector = get_projector(self.accelerator.unwrap_model(model))
+            inputs = {**inputs, "output_hidden_states": list(projector.layers)}
+        ce, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+        self._seqvcr_sums["ce"] += ce.item() / (1 if scaled_for_ga else steps)
+        loss = ce
+        if self.args.use_seqvcr:
+            projections = outputs[PROJECTIONS_KEY]
+            if self._skips_regularizer(projections[0]):
+                parts = None
+                loss = loss + sum(z.sum() for z in projections) * 0.0  # the head stays in the graph (DDP expects it)
+            else:
+                parts = self._regularizer(projections, position_mask(inputs, self.args.seqvcr_positions))
+                loss = loss + per_step(parts.loss)
+            self._record(parts, steps)
+        if self.args.loopreg_lambda > 0:
+            loop = self._loop_regularizer(self.accelerator.unwrap_model(model))
+            self._record_loop(loop, steps)
+            loss = loss + per_step(loop.loss)
         return (loss, outputs) if return_outputs else loss
+
+    def _loop_regularizer(self, model: nn.Module) -> LoopRegularizerOutput:
+        return loop_regularizer(model, block=self.args.loopreg_block, lambda_reg=self.args.loopreg_lambda,
+                                groups=self.args.loopreg_groups, include_norms=self.args.loopreg_norms)  # fmt: skip
 
     def _skips_regularizer(self, z: torch.Tensor) -> bool:
         """A covariance across the batch needs 2 rows, and the last micro-batch of an epoch can hold one: skip it
@@ -185,10 +201,9 @@ class SeqVCRMixin(SaveHook):
             *(torch.stack([getattr(p, name) for p in per_layer]).mean() for name in ("loss", "variance", "covariance"))
         )
 
-    def _record(self, ce_contribution: torch.Tensor, parts: SeqVCRLossOutput | None, steps: int) -> None:
-        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr` equals the logged `loss`;
-        `parts` is None for a micro-batch the regularizer skipped."""
-        self._seqvcr_sums["ce"] += ce_contribution.item()
+    def _record(self, parts: SeqVCRLossOutput | None, steps: int) -> None:
+        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr (+ loopreg)` equals the logged
+        `loss`; `parts` is None for a micro-batch the regularizer skipped."""
         if parts is None:
             self._seqvcr_sums["skipped"] += 1
             return
@@ -197,17 +212,30 @@ class SeqVCRMixin(SaveHook):
         self._seqvcr_sums["seqvcr_cov"] += parts.covariance.item()
         self._seqvcr_sums["regularized"] += 1
 
+    def _record_loop(self, loop: LoopRegularizerOutput, steps: int) -> None:
+        self._seqvcr_sums["loopreg"] += loop.loss.item() / steps
+        for group, cosine in loop.cosine.items():
+            self._seqvcr_sums[f"{LOOP_COSINE_PREFIX}{group}"] += cosine.item()
+        self._seqvcr_sums["loop_batches"] += 1
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._seqvcr_sums:  # a training log: add the regularizer's parts
+        if "loss" in logs and self._seqvcr_sums:  # a training log: add the regularizers' parts
             steps = max(self.state.global_step - self._seqvcr_logged_step, 1)
-            keys = ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov", "regularized", "skipped")
+            keys = ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov", "regularized", "skipped", "loopreg", "loop_batches")
+            keys += tuple(sorted(k for k in self._seqvcr_sums if k.startswith(LOOP_COSINE_PREFIX)))
             sums = torch.tensor([self._seqvcr_sums[k] for k in keys], device=self.args.device)
-            ce, seqvcr, var, cov, regularized, skipped = self.accelerator.reduce(sums, "mean").tolist()
-            logs.update(ce=ce / steps, seqvcr=seqvcr / steps)
-            if regularized:
-                logs.update(seqvcr_var=var / regularized, seqvcr_cov=cov / regularized)
-            if skipped:  # micro-batches over all processes
-                logs["seqvcr_skipped"] = round(skipped * self.accelerator.num_processes)
+            mean = dict(zip(keys, self.accelerator.reduce(sums, "mean").tolist()))
+            logs["ce"] = mean["ce"] / steps
+            if self.args.use_seqvcr:
+                logs["seqvcr"] = mean["seqvcr"] / steps
+            if mean["regularized"]:
+                logs.update(seqvcr_var=mean["seqvcr_var"] / mean["regularized"],
+                            seqvcr_cov=mean["seqvcr_cov"] / mean["regularized"])  # fmt: skip
+            if mean["skipped"]:  # micro-batches over all processes
+                logs["seqvcr_skipped"] = round(mean["skipped"] * self.accelerator.num_processes)
+            if mean["loop_batches"]:
+                logs["loopreg"] = mean["loopreg"] / steps
+                logs.update({k: mean[k] / mean["loop_batches"] for k in keys if k.startswith(LOOP_COSINE_PREFIX)})
             self._seqvcr_sums.clear()
             self._seqvcr_logged_step = self.state.global_step
         super().log(logs, start_time)

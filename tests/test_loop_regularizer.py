@@ -5,7 +5,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 
-from hf_seqvcr.loop_regularizer import loop_regularizer, weight_groups
+from hf_seqvcr.loopreg import loop_regularizer, weight_groups
 from hf_seqvcr.looped import LoopLayout, decoder_layers, looped_from_config
 
 LLAMA_MATRICES = [
@@ -146,3 +146,15 @@ def test_rejects_a_looped_model():
     config = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
     with pytest.raises(ValueError, match="already looped"):
         loop_regularizer(looped_from_config(config, LoopLayout(block=2, loops=3)), block=2, lambda_reg=1.0)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [(dict(loopreg_lambda=-1.0), "loopreg_lambda.*>= 0"), (dict(loopreg_lambda=float("nan")), "loopreg_lambda.*finite"),
+     (dict(loopreg_block=0), "loopreg_block.*>= 1")],
+)  # fmt: skip
+def test_config_rejects_bad_settings_with_the_field_name(tmp_path, overrides, message):
+    from hf_seqvcr import SeqVCRConfig
+
+    with pytest.raises(ValueError, match=message):
+        SeqVCRConfig(output_dir=str(tmp_path), report_to=[], **overrides)
