@@ -15,10 +15,12 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .citations import METHOD_CITATIONS, bibtex
+from .looped import LoopLayout
 from .methods import METHOD_DESCRIPTIONS, METHODS, uses_pauses, uses_seqvcr
 
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 LIBRARY_TAGS = ["seq-vcr", "pause-tokens"]
+LOOPED_TAG = "looped-transformer"
 TIMING_SUFFIXES = ("_runtime", "_per_second")  # logged with every evaluation, but not results
 FRAMEWORKS = {"hf-seqvcr": "hf-seqvcr", "Transformers": "transformers", "Pytorch": "torch", "Datasets": "datasets",
               "Tokenizers": "tokenizers", "Accelerate": "accelerate", "PEFT": "peft"}  # card name -> distribution
@@ -56,6 +58,8 @@ def render_model_card(
     dataset_config: str | None = None,
     license: str | None = None,
     versions: Mapping[str, str] | None = None,
+    loop_layout: LoopLayout | None = None,
+    loopreg: Mapping[str, object] | None = None,
 ) -> ModelCard:
     """Card for `model_id`; `pause_tokens` are the tokens appended after each question, in order.
 
@@ -63,7 +67,8 @@ def render_model_card(
     not be empty); `base_model` is the Hub id fine-tuned, or None for a model trained from scratch;
     `dataset_id` is the Hub dataset trained on, or None for local data (the metrics then stay out of the
     YAML `model-index`, which needs a dataset, and appear in the text only); `versions` are the framework
-    versions to record, by default `framework_versions()`.
+    versions to record, by default `framework_versions()`; `loop_layout` is the layout of a looped model, and
+    `loopreg` the loop regularizer's settings when it was on.
     """
     if method not in METHOD_DESCRIPTIONS:
         raise ValueError(f"method={method!r} is not one of {list(METHODS)}.")
@@ -82,7 +87,7 @@ def render_model_card(
         library_name="transformers",
         pipeline_tag="text-generation",
         license=license,
-        tags=[*LIBRARY_TAGS, method],
+        tags=[*LIBRARY_TAGS, method, *([LOOPED_TAG] if loop_layout or loopreg else [])],
         eval_results=[
             EvalResult(
                 task_type="text-generation",
@@ -110,5 +115,7 @@ def render_model_card(
         pause_tokens=list(pause_tokens),
         framework_versions=dict(framework_versions() if versions is None else versions),
         eval_metrics={name: f"{value:.6g}" for name, value in eval_metrics.items()},
-        citations=bibtex(METHOD_CITATIONS[method]),
+        loop_layout=loop_layout,
+        loopreg={name: repr(value) for name, value in (loopreg or {}).items()},
+        citations=bibtex([*METHOD_CITATIONS[method], *(["saunshi2025reasoning"] if loop_layout or loopreg else [])]),
     )

@@ -23,6 +23,7 @@ from .compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga, savin
 from .config import SeqVCRConfig
 from .distributed import global_seq_vcr_loss
 from .evaluation import load_metric, normalize_answer, predict_answers
+from .looped import LAYOUT_KEY, LoopLayout
 from .loopreg import LoopRegularizerOutput, loop_regularizer
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import METHODS
@@ -360,6 +361,9 @@ class SeqVCRMixin(SaveHook):
             base_model=finetuned_from or (name_or_path if name_or_path and not os.path.isdir(name_or_path) else None),
             model_id=self.hub_model_id or model_name or self.args.output_dir, license=license,
             versions=framework_versions(peft=is_peft_model(model)),
+            loop_layout=LoopLayout(**getattr(model.config, LAYOUT_KEY)) if hasattr(model.config, LAYOUT_KEY) else None,
+            loopreg={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
+                     if f.name.startswith("loopreg_")} if self.args.loopreg_lambda > 0 else None,
         )  # fmt: skip
         tags = [tags] if isinstance(tags, str) else tags or []
         card.data.tags += [tag for tag in tags if tag not in card.data.tags]

@@ -300,3 +300,16 @@ def test_server_auth_modes(hub: LoopbackHub, monkeypatch) -> None:
     with pytest.raises(HfHubHTTPError) as caught:
         api.repo_info(public, token=False)
     assert caught.value.response.status_code == 401
+
+
+def test_model_card_of_a_loop_regularized_run_names_its_settings_and_cites_the_paper():
+    from hf_seqvcr.model_card import render_model_card
+
+    card = render_model_card(method="vanilla", seqvcr_hparams={}, pause_tokens=[], dataset_id=None,
+                             dataset_revision=None, eval_metrics={}, base_model=None, model_id="u/m",
+                             loopreg={"loopreg_lambda": 10.0, "loopreg_block": 4})  # fmt: skip
+    assert "### Loop regularizer" in card.text and "| `loopreg_lambda` | `10.0` |" in card.text
+    assert "looped-transformer" in card.data.tags and "@inproceedings{saunshi2025reasoning" in card.text
+    plain = render_model_card(method="vanilla", seqvcr_hparams={}, pause_tokens=[], dataset_id=None,
+                              dataset_revision=None, eval_metrics={}, base_model=None, model_id="u/m")  # fmt: skip
+    assert "Loop" not in plain.text and "looped-transformer" not in plain.data.tags

@@ -241,3 +241,20 @@ def test_final_metrics_are_the_last_logged_scores() -> None:
     history = [{"loss": 1.0, "eval_loss": 2.0, "eval_runtime": 3.0}, {"eval_loss": 1.5, "eval_exact_match": 0.25},
                {"test_exact_match": 0.5, "test_per_position_accuracy": [1.0], "epoch": 1.0}]  # fmt: skip
     assert final_metrics(history) == {"eval_loss": 1.5, "eval_exact_match": 0.25, "test_exact_match": 0.5}
+
+
+def test_a_looped_model_round_trips_through_the_hub_with_its_layout_in_the_card(hub: LoopbackHub, tmp_path: Path):
+    from hf_seqvcr.looped import LoopedLayers, decoder_layers, load_looped
+
+    repo_id, output = new_repo_id("looped"), tmp_path / "looped"
+    main(DEMO, [*BUILD, *SMALL, "--method", "seqvcr", "--looped", "1,3", "--max_steps", "2", "--save_strategy", "no",
+                "--output_dir", str(output), "--push_to_hub", "--hub_model_id", repo_id])  # fmt: skip
+    card = ModelCard.load(repo_id)
+    assert "looped-transformer" in card.data.tags and "looped model (1⊗3)" in card.text
+    assert "1 distinct layers at depth 3" in card.text and "saunshi2025reasoning" in card.text
+    model, _, collator = load_pretrained(repo_id)
+    local = load_looped(output)
+    assert isinstance(decoder_layers(model), LoopedLayers) and model.num_parameters() == local.num_parameters()
+    ids = torch.tensor([collator.prompt_ids("3 * 4")])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, local(ids).logits)
