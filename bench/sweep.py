@@ -5,7 +5,8 @@ exact-match evaluation on the validation split every `eval_steps`, then scores t
 (exact match, digit and per-position accuracy, every row kept for the paired bootstrap) and measures the per-layer
 matrix entropy (`hf_seqvcr.entropy.layerwise_entropy`, answer tokens). One directory and one `result.json` per run:
 a run whose result.json exists is skipped, a run that was interrupted is wiped and restarted, so the sweep can
-run over several sittings. Only one sweep may run on a root at a time (lock file): one training at a time.
+run over several sittings; `touch <root>/STOP` ends a sweep cleanly after the run in progress. Only one sweep may
+run on a root at a time (lock file): one training at a time.
 
 Seeds: run seed s builds its data with the builder's `--seed s` and trains with `--seed s` (and `data_seed s`):
 data draw, initial weights and batch order vary together, as in the lead ("--seed 1" varied both) and
@@ -199,9 +200,9 @@ PLANS = {
     "gpu": plan_gpu,
     "smoke": plan_smoke,
 }
-# The order the background sweep runs in: first evidence for the headline (seed 0), the quick control, the rest of
-# the headline, then the wider grid.
-QUEUE = ("headline:0", "quick", "headline", "lr", "lambda", "depth", "tasks")
+# The order the background sweep runs in: one seed of the quick control (the learning test waits for it) and of the
+# headline, then their other seeds, then the wider grid.
+QUEUE = ("quick:0", "headline:0", "quick", "headline", "lr", "lambda", "depth", "tasks")
 
 
 def resolve_plans(names: list[str]) -> list[Run]:
@@ -390,9 +391,13 @@ def command_run(args: argparse.Namespace) -> None:
     runs = resolve_plans(args.plan)
     print(f"[{time.strftime('%H:%M:%S')}] pid {os.getpid()}, {len(runs)} runs in {args.root}", flush=True)
     failures = 0
+    stop = args.root / "STOP"
     for i, run in enumerate(runs, 1):
         if (args.root / run.run_id / "result.json").is_file():
             continue
+        if stop.exists():
+            print(f"[{time.strftime('%H:%M:%S')}] {stop} exists: stopping between runs (delete it to go on)", flush=True)
+            break
         print(f"[{time.strftime('%H:%M:%S')}] ({i}/{len(runs)}) {run.run_id}; load {os.getloadavg()[0]:.1f}", flush=True)
         try:
             result = execute(run, args.root, args.threads)
