@@ -35,3 +35,16 @@ def test_paired_bootstrap_brackets_the_difference_and_sees_pairing():
     assert same == (0.0, 0.0, 0.0)  # identical methods: no spread at all, because rows are paired
     with pytest.raises(ValueError):
         paired_bootstrap_diff([[1, 0]], [[1, 0, 1]])
+
+
+def test_sweep_plans_resolve_to_unique_runs_with_the_method_md_lambdas():
+    from sweep import QUEUE, Run, resolve_plans
+
+    runs = resolve_plans(["queue"])
+    assert len({r.run_id for r in runs}) == len(runs) and len(runs) == len(resolve_plans(list(QUEUE)))
+    assert {r.resolved_lambdas for r in runs if r.task.startswith("mul") and not r.lambdas} == {(1.0, 0.004)}
+    assert {r.resolved_lambdas for r in runs if r.task.startswith(("arith", "lis"))} == {(0.1, 0.5)}
+    assert resolve_plans(["headline:0", "headline"])[:4] == [Run("mul2", m, 0) for m in
+                                                           ("vanilla", "pause", "seqvcr", "seqvcr_pause")]
+    with pytest.raises(ValueError):
+        Run("mul2", "vanilla", 0, lambdas=(1.0, 0.1))  # a λ variant without the regularizer
