@@ -319,7 +319,7 @@ def execute(run: Run, root: Path, threads: int | None) -> dict:
     config = recipe_config(run, data, model_config(run, root))
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    load_start, started = os.getloadavg(), time.time()
+    load_start, started, commit = os.getloadavg(), time.time(), git_state()  # the code the run trains with
     trained = run_recipe(TASKS[run.task].builder, config_path, run.method, folder / "train", folder / "train.log",
                          threads=threads)  # fmt: skip
     state = json.loads((folder / "train" / "trainer_state.json").read_text())
@@ -328,7 +328,7 @@ def execute(run: Run, root: Path, threads: int | None) -> dict:
     result = {
         "run_id": run.run_id, "cell": run.cell, "setting": run.setting, "run": dataclasses.asdict(run),
         "lambdas": list(run.resolved_lambdas), "seeds": {"data": run.seed, "training": run.seed},
-        "data": str(data), "recipe_config": config, "command": trained["command"], "git": git_state(),
+        "data": str(data), "recipe_config": config, "command": trained["command"], "git": commit,
         "host": socket.gethostname(), "cpus": os.cpu_count(), "threads": threads, "nice": os.nice(0),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "load_start": list(load_start), "load_end": list(os.getloadavg()),
