@@ -17,19 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
+from recipe_runs import build_dataset, run_recipe  # bench/ is on sys.path when run as a script
 
 from hf_seqvcr.methods import METHODS
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "recipes" / "multiplication.py"
 # Settings a method run shares; --gpu swaps the CPU set for one shaped like the paper's (METHOD.md §1, §5).
 CPU_SETTING = dict(digits=2, train_size=6000, eval_size=200, steps=800, preset="tiny", lr=1e-3, batch_size=32,
                    proj_dim=256, threads=1, output_dir="outputs/bench-methods")  # fmt: skip
@@ -80,20 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_data(args: argparse.Namespace) -> Path:
     """Build the k×k data once; a rerun with the same options reuses it, other options are refused."""
-    from data_builders.multiplication import main as build
-
-    target = args.output_dir / "dataset"
-    command = [f"--digits={args.digits}", f"--train-size={args.train_size}", f"--validation-size={args.eval_size}",
+    options = [f"--digits={args.digits}", f"--train-size={args.train_size}", f"--validation-size={args.eval_size}",
                f"--test-size={args.eval_size}", f"--seed={args.seed}"]  # fmt: skip
-    stamp = target / "BUILD_COMMAND"
-    if target.exists():
-        if not stamp.is_file() or stamp.read_text() != shlex.join(command):
-            raise SystemExit(f"{target} holds data built with other options; pass another --output-dir")
-        return target
-    if build([*command, "--output-dir", str(target)]):
-        raise SystemExit("building the dataset failed; see the message above")
-    stamp.write_text(shlex.join(command))
-    return target
+    return build_dataset("multiplication", options, args.output_dir / "dataset")
 
 
 def write_config(args: argparse.Namespace, data: Path) -> Path:
@@ -116,17 +100,8 @@ def write_config(args: argparse.Namespace, data: Path) -> Path:
 
 def train(method: str, config: Path, args: argparse.Namespace) -> dict:
     """One recipe run in its own process; its results.json plus the wall time of the whole run."""
-    output = args.output_dir / method
-    command = [sys.executable, str(RECIPE), "--config", str(config), "--method", method, "--output_dir", str(output)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")  # the log shows progress while the run goes
-    if args.threads is not None:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
-    print(f"[{time.strftime('%H:%M:%S')}] {method}: {shlex.join(command)}", flush=True)
-    start = time.perf_counter()
-    with open(args.output_dir / f"{method}.log", "w") as log:
-        subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-    results = json.loads((output / "results.json").read_text())
-    return results | {"wall_s": time.perf_counter() - start}
+    return run_recipe("multiplication", config, method, args.output_dir / method,
+                      args.output_dir / f"{method}.log", threads=args.threads)  # fmt: skip
 
 
 def diagnose(args: argparse.Namespace, data: Path) -> dict[str, list[float]]:

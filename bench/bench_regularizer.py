@@ -9,11 +9,13 @@ hidden states, AdamW on the head) is also timed alone, over more calls, and set 
 
     python bench/bench_regularizer.py            # ~6 CPU-minutes (one core)
     python bench/bench_regularizer.py --quick    # smaller shapes, fewer rounds (~40 CPU-seconds)
+    python bench/bench_regularizer.py --gpu      # a lent GPU: the GPT-2-small step in bf16 autocast, wall clock
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -66,15 +68,37 @@ FULL = (
         StepShape("GPT-2 small, 12 layers, d_model 768", 12, 768, 12, batch=32, seq_len=48, proj_dim=2048, repeats=3),
     ],
 )
+# GPU: the paper's shape only, in bf16 autocast; many rounds, since one step is milliseconds.
+GPU = (
+    [LossShape(32, 48, 2048, 20)],
+    [StepShape("GPT-2 small, 12 layers, d_model 768", 12, 768, 12, batch=32, seq_len=48, proj_dim=2048, repeats=30)],
+)
 QUICK = (
     [LossShape(16, 24, 256, 5), LossShape(32, 48, 512, 3)],
     [StepShape("4 layers, d_model 256", 4, 256, 4, batch=16, seq_len=24, proj_dim=512, repeats=3)],
 )
 
 
-def time_loss_alone(shape: LossShape, clock: Clock) -> None:
+def autocast(device: str, bf16: bool):
+    """bf16 autocast on `device` when asked, else nothing."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def synchronized(clock: Clock, device: str) -> Clock:
+    """On a GPU the clock waits for queued kernels first, so a timed call includes its own work and no other."""
+    if torch.device(device).type != "cuda":
+        return clock
+
+    def read() -> float:
+        torch.cuda.synchronize(device)
+        return clock()
+
+    return read
+
+
+def time_loss_alone(shape: LossShape, clock: Clock, device: str = "cpu") -> None:
     """Forward+backward of the loss on random projections by both methods, after checking they agree."""
-    z = torch.randn(shape.batch, shape.seq_len, shape.dim, requires_grad=True)
+    z = torch.randn(shape.batch, shape.seq_len, shape.dim, device=device, requires_grad=True)
     values = {name: seq_vcr_loss(z, method=method) for name, method in METHODS.items()}
     for part in ("loss", "covariance"):
         literal, ours = (getattr(values[name], part).item() for name in ("literal", "ours"))
@@ -94,28 +118,30 @@ def time_loss_alone(shape: LossShape, clock: Clock) -> None:
     )
 
 
-def time_training_step(shape: StepShape, clock: Clock) -> None:
+def time_training_step(shape: StepShape, clock: Clock, device: str = "cpu", bf16: bool = False) -> None:
     """ms per step of vanilla, ours and literal on one model, one projection head and one AdamW over both.
 
     The vanilla step leaves the head's gradients at None, so AdamW skips the head there, as it would in a
-    run without Seq-VCR.
+    run without Seq-VCR. With `bf16` the forward runs under bf16 autocast (weights and AdamW in fp32, as the
+    Trainer's `--bf16` does); the Seq-VCR statistics are computed in fp32 either way (losses.py).
     """
     config = GPT2Config(n_layer=shape.n_layer, n_embd=shape.n_embd, n_head=shape.n_head)
-    model = GPT2LMHeadModel(config).train()
+    model = GPT2LMHeadModel(config).to(device).train()
     layers = resolve_layers(model, [-1])
-    projector = SeqVCRProjector(config.n_embd, layers, shape.proj_dim, "linear")
+    projector = SeqVCRProjector(config.n_embd, layers, shape.proj_dim, "linear").to(device)
     optimizer = torch.optim.AdamW([*model.parameters(), *projector.parameters()], lr=1e-5)
-    input_ids = torch.randint(config.vocab_size, (shape.batch, shape.seq_len))
+    input_ids = torch.randint(config.vocab_size, (shape.batch, shape.seq_len), device=device)
     batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": input_ids}
 
     def step(method: str | None):
         def run() -> None:
-            if method is None:
-                loss = model(**batch).loss
-            else:
-                outputs = model(**batch, output_hidden_states=layers)
-                (z,) = projector(outputs.hidden_states)
-                loss = outputs.loss + seq_vcr_loss(z, batch["attention_mask"].bool(), method=method).loss
+            with autocast(device, bf16):
+                if method is None:
+                    loss = model(**batch).loss
+                else:
+                    outputs = model(**batch, output_hidden_states=layers)
+                    (z,) = projector(outputs.hidden_states)
+                    loss = outputs.loss + seq_vcr_loss(z, batch["attention_mask"].bool(), method=method).loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -124,8 +150,10 @@ def time_training_step(shape: StepShape, clock: Clock) -> None:
 
     variants = {"vanilla": step(None), **{name: step(method) for name, method in METHODS.items()}}
     variants["ours"]()  # warm-up; allocates AdamW's state for the model and the head
+    for variant in variants.values():
+        variant()  # warm-up of each (kernel selection on a GPU)
     times = interleaved(variants, shape.repeats, clock)
-    part = time_regularizer_part(shape, projector, config.n_embd, clock)
+    part = time_regularizer_part(shape, projector, config.n_embd, clock, device, bf16)
     vanilla = median(times["vanilla"])
     ours, ours_low, ours_high = paired_ratio(times["ours"], times["vanilla"])
     literal, _, _ = paired_ratio(times["literal"], times["vanilla"])
@@ -137,14 +165,17 @@ def time_training_step(shape: StepShape, clock: Clock) -> None:
     )
 
 
-def time_regularizer_part(shape: StepShape, projector: SeqVCRProjector, hidden_size: int, clock: Clock) -> float:
+def time_regularizer_part(shape: StepShape, projector: SeqVCRProjector, hidden_size: int, clock: Clock,
+                          device: str = "cpu", bf16: bool = False) -> float:  # fmt: skip
     """Median seconds of what our Seq-VCR adds to a step, alone: short enough to repeat `PART_ROUNDS` times."""
-    hidden = torch.randn(shape.batch, shape.seq_len, hidden_size, requires_grad=True)  # the last hidden state
+    hidden = torch.randn(shape.batch, shape.seq_len, hidden_size, device=device, requires_grad=True)  # last layer
     (head,) = projector.heads
     optimizer = torch.optim.AdamW(head.parameters(), lr=1e-5)
 
     def part() -> None:
-        seq_vcr_loss(head(hidden), method="gram").loss.backward()
+        with autocast(device, bf16):
+            z = head(hidden)
+        seq_vcr_loss(z, method="gram").loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         hidden.grad = None
@@ -155,19 +186,30 @@ def time_regularizer_part(shape: StepShape, projector: SeqVCRProjector, hidden_s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small shapes and few rounds (~40 CPU-seconds)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small shapes and few rounds (~40 CPU-seconds)")
+    size.add_argument("--gpu", action="store_true", help="the paper's shape on cuda, bf16 autocast, wall clock")
+    parser.add_argument("--device", default=None, help="default: cuda with --gpu, else cpu")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward (implied by --gpu)")
     add_timing_arguments(parser)
     args = parser.parse_args()
-    clock = apply_timing_arguments(args)
+    device = args.device or ("cuda" if args.gpu else "cpu")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {device}: torch sees no CUDA device here")
+    if args.gpu:
+        args.clock = "wall"  # CPU time of the host thread says nothing about GPU work
+    bf16 = args.bf16 or args.gpu
+    clock = synchronized(apply_timing_arguments(args), device)
     hf_logging.set_verbosity_error()
     torch.manual_seed(0)
-    loss_shapes, step_shapes = QUICK if args.quick else FULL
-    print(f"Device: {machine_note(args.clock)}.")
+    loss_shapes, step_shapes = GPU if args.gpu else QUICK if args.quick else FULL
+    where = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else machine_note(args.clock)
+    print(f"Device: {where}; {'bf16 autocast' if bf16 else 'fp32'}, {args.clock} clock.")
     print("Rounds interleaved; times are medians, ratios medians of per-round ratios (min–max over rounds).")
     print("\nSeq-VCR loss alone, forward+backward, seconds:\n")
     print("| shape | literal d×d | Gram (ours) | literal/ours | loss value |\n|---|---|---|---|---|")
     for shape in loss_shapes:
-        time_loss_alone(shape, clock)
+        time_loss_alone(shape, clock, device)
     print("\nFull training step (forward, loss, backward, AdamW), ms/step; last column: our Seq-VCR part")
     print(f"(projection, loss, backward, AdamW on the head) alone, median of {PART_ROUNDS} calls, share of vanilla:\n")
     print(
@@ -175,7 +217,7 @@ def main() -> None:
         "|\n|---|---|---|---|---|---|---|"
     )
     for shape in step_shapes:
-        time_training_step(shape, clock)
+        time_training_step(shape, clock, device, bf16)
     print(f"\nLoad average at the end: {load_average()}.")
 
 

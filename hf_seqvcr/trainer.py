@@ -273,6 +273,10 @@ class SeqVCRMixin(SaveHook):
             scores = self.exact_match(dataset)
             scalars = {f"{metric_key_prefix}_{k}": v for k, v in scores.items() if not isinstance(v, list)}
             self.log(scalars)
+            # Lists (accuracy per answer position) go into the state's history only, so trainer_state.json has the
+            # per-position curve; loggers (TensorBoard, W&B, the card) are handed scalars.
+            self.state.log_history[-1].update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()
+                                               if isinstance(v, list)})  # fmt: skip
             metrics.update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()})
         return metrics
 

@@ -1,0 +1,572 @@
+"""Where do the methods separate? A declarative, resumable sweep: task × depth × method × seed × λ-variant.
+
+Each run trains through the real recipe (`recipes/<task>.py`, one process, via recipe_runs.run_recipe) with
+exact-match evaluation on the validation split every `eval_steps`, then scores the saved model on the test split
+(exact match, digit and per-position accuracy, every row kept for the paired bootstrap) and measures the per-layer
+matrix entropy (`hf_seqvcr.entropy.layerwise_entropy`, answer tokens). One directory and one `result.json` per run:
+a run whose result.json exists is skipped, a run that was interrupted is wiped and restarted, so the sweep can
+run over several sittings; `touch <root>/STOP` ends a sweep cleanly after the run in progress. Only one sweep may
+run on a root at a time (lock file): one training at a time.
+
+Seeds: run seed s builds its data with the builder's `--seed s` and trains with `--seed s` (and `data_seed s`):
+data draw, initial weights and batch order vary together, as in the lead ("--seed 1" varied both) and
+bench_methods.py. Methods of the same seed share the data, so comparisons are paired by (seed, test row).
+
+    python bench/sweep.py plan --plan headline          # what it would run, what is done, estimated CPU hours
+    python bench/sweep.py run --plan headline quick     # run (skips what is done); one process, one thread
+    python bench/sweep.py table                         # markdown tables from whatever has finished
+    python bench/sweep.py plot                          # PNG curves per setting into <root>/plots
+    python bench/sweep.py collect                       # copy finished result.json into bench/sweep_results/
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from recipe_runs import ROOT, build_dataset, run_recipe  # bench/ is on sys.path when run as a script
+from sweep_stats import format_mean_std, paired_bootstrap_diff, steps_to
+
+DEFAULT_ROOT = ROOT / "outputs" / "sweep"
+COLLECTED = ROOT / "bench" / "sweep_results"
+THRESHOLDS = (0.1, 0.25, 0.5)  # exact match on the validation rows for "steps to X %"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A generated task: builder options, training rows, and the Seq-VCR λ METHOD.md §1 gives it."""
+
+    builder: str
+    options: tuple[str, ...]
+    train_size: int
+    lambdas: tuple[float, float]  # (λ1 variance, λ2 covariance)
+    eval_size: int = 200  # validation rows (curve) and test rows (final), each
+
+
+MULT = (1.0, 0.004)  # METHOD.md §1: multiplication
+OTHER = (0.1, 0.5)  # METHOD.md §1: other tasks
+TASKS = {
+    "mul2": Task("multiplication", ("--digits=2",), 6000, MULT),  # 8,100 operand pairs in all: 6,000 + 400 held out
+    "mul3": Task("multiplication", ("--digits=3",), 20000, MULT),
+    "mul4": Task("multiplication", ("--digits=4",), 80000, MULT),  # GPU check
+    "arith2": Task("arithmetic", ("--num-operators=2", "--modulus=11"), 20000, OTHER),
+    "arith3": Task("arithmetic", ("--num-operators=3", "--modulus=11"), 20000, OTHER),
+    "arith4": Task("arithmetic", ("--num-operators=4", "--modulus=11"), 20000, OTHER),
+    "lis": Task("lis", ("--length=12", "--max-value=20"), 20000, OTHER),
+}
+SEQVCR_METHODS = ("seqvcr", "seqvcr_pause")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run; every field that changes the result is in `run_id`, so equal runs of two plans are one."""
+
+    task: str
+    method: str
+    seed: int
+    layers: int = 4
+    width: int = 128
+    heads: int = 4
+    steps: int = 4000
+    lr: float = 1e-3
+    batch: int = 32
+    warmup: int = 100
+    lambdas: tuple[float, float] | None = None  # None: the task's METHOD.md values
+    proj_dim: int = 256
+    eval_steps: int = 100
+    eval_rows: int = 200
+    preset: str | None = field(default=None, compare=False)  # e.g. "gpt2-small" (GPU check); else layers × width
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; one of {list(TASKS)}")
+        if self.lambdas is not None and self.method not in SEQVCR_METHODS:
+            raise ValueError(f"a λ variant needs a Seq-VCR method, not {self.method!r}")
+
+    @property
+    def resolved_lambdas(self) -> tuple[float, float]:
+        return self.lambdas or TASKS[self.task].lambdas
+
+    @property
+    def shape(self) -> str:
+        return self.preset or f"L{self.layers}d{self.width}" + (f"h{self.heads}" if self.heads != 4 else "")
+
+    @property
+    def cell(self) -> str:
+        """The run without its seed: the unit that mean ± std is taken over."""
+        shape = self.shape
+        lam = f"-lam{self.lambdas[0]:g}_{self.lambdas[1]:g}" if self.lambdas else ""
+        bf16 = "-bf16" if self.bf16 else ""
+        return (f"{self.task}-{shape}-{self.method}{lam}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
+                f"-p{self.proj_dim}{bf16}")  # fmt: skip
+
+    @property
+    def setting(self) -> str:
+        """The cell without method and λ: runs of one setting differ only by method, so they compare."""
+        return f"{self.task}-{self.shape}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.cell}-seed{self.seed}"
+
+
+# ---------------------------------------------------------------------------------------------------------- plans
+HEADLINE_METHODS = ("vanilla", "pause", "seqvcr", "seqvcr_pause")
+ALL_METHODS = ("vanilla", "cot", "pause", "seqvcr", "seqvcr_pause")
+SEEDS = (0, 1, 2)
+
+
+def _seed_major(runs: list[Run]) -> list[Run]:
+    """Seed 0 of every cell first: a sweep cut short still covers every cell once."""
+    return sorted(runs, key=lambda r: r.seed)
+
+
+def plan_headline() -> list[Run]:
+    """The lead, made evidence: 2×2, tiny (4 layers, d=128), 6,000 rows, lr 1e-3, batch 32, warmup 100, 4,000 steps,
+    200 test rows; four non-CoT arms, 3 seeds."""
+    return _seed_major([Run("mul2", m, s) for s in SEEDS for m in HEADLINE_METHODS])
+
+
+def plan_quick() -> list[Run]:
+    """Candidates for the learning test's control: vanilla vs Seq-VCR + Pause within ~2 CPU-minutes per run."""
+    shapes = [dict(layers=2), dict(layers=4), dict(layers=2, lr=3e-3)]
+    return _seed_major([Run("mul2", m, s, steps=1500, **shape) for s in (0, 1) for shape in shapes
+                        for m in ("vanilla", "seqvcr_pause")])  # fmt: skip
+
+
+def plan_lr() -> list[Run]:
+    """Learning rate tuned on vanilla only (the other methods get the winner, never their own tuning)."""
+    return _seed_major([Run("mul2", "vanilla", s, lr=lr) for s in SEEDS for lr in (3e-4, 1e-3, 3e-3)])
+
+
+LAMBDA_VARIANTS = ((0.1, 0.5), (1.0, 0.04), (3.0, 0.004))  # besides the default (1, 0.004) on multiplication
+
+
+def plan_lambda() -> list[Run]:
+    """A small λ sweep for Seq-VCR on the headline setting, so a bad λ cannot decide the verdict (a robustness
+    check, reported beside the default-λ headline, not a replacement for it)."""
+    return _seed_major([Run("mul2", m, s, lambdas=lam) for s in SEEDS for lam in LAMBDA_VARIANTS
+                        for m in SEQVCR_METHODS])  # fmt: skip
+
+
+def plan_depth() -> list[Run]:
+    """2×2 at depth 2, 4 and 6 (d=128), all five methods (depth 4 without CoT is the headline)."""
+    runs = [Run("mul2", m, s, layers=n) for s in SEEDS for n in (2, 6) for m in ALL_METHODS]
+    return _seed_major(runs + [Run("mul2", "cot", s) for s in SEEDS])
+
+
+def plan_tasks() -> list[Run]:
+    """Harder tasks at depth 4, all five methods: 3×3 multiplication, expressions with 2–4 operators, LIS."""
+    tasks = ("mul3", "arith2", "arith3", "arith4", "lis")
+    return _seed_major([Run(t, m, s) for s in SEEDS for t in tasks for m in ALL_METHODS])
+
+
+def plan_gpu() -> list[Run]:
+    """bench/gpu_check.sh on a lent GPU: 4×4, GPT-2-small shape from scratch, bf16, d_proj 2048, vanilla vs
+    Seq-VCR + Pause (one seed: a first look at the curve, not a verdict)."""
+    common = dict(preset="gpt2-small", layers=12, width=768, heads=12, steps=1500, lr=1e-4, batch=32, warmup=100,
+                  proj_dim=2048, eval_steps=250, bf16=True)  # fmt: skip
+    return [Run("mul4", m, 0, **common) for m in ("vanilla", "seqvcr_pause")]
+
+
+def plan_smoke() -> list[Run]:
+    """A few-second check that the whole path works (used by gpu_check.sh --cpu-smoke and the docs)."""
+    return [Run("mul2", m, 0, layers=1, width=32, heads=2, steps=20, warmup=2, eval_steps=10, eval_rows=32)
+            for m in ("vanilla", "seqvcr_pause")]  # fmt: skip
+
+
+PLANS = {
+    "headline": plan_headline,
+    "quick": plan_quick,
+    "lr": plan_lr,
+    "lambda": plan_lambda,
+    "depth": plan_depth,
+    "tasks": plan_tasks,
+    "gpu": plan_gpu,
+    "smoke": plan_smoke,
+}
+# The order the background sweep runs in: one seed of the quick control (the learning test waits for it) and of the
+# headline, then their other seeds, then the wider grid.
+QUEUE = ("quick:0", "headline:0", "quick", "headline", "lr", "lambda", "depth", "tasks")
+
+
+def resolve_plans(names: list[str]) -> list[Run]:
+    """Runs of the named plans in order, duplicates dropped; 'plan:seed' keeps one seed, 'queue' is QUEUE."""
+    runs: list[Run] = []
+    for name in names:
+        if name == "queue":
+            runs += resolve_plans(list(QUEUE))
+            continue
+        plan, _, seed = name.partition(":")
+        if plan not in PLANS:
+            raise SystemExit(f"unknown plan {plan!r}; one of {[*PLANS, 'queue']}")
+        runs += [r for r in PLANS[plan]() if not seed or r.seed == int(seed)]
+    seen: set[str] = set()
+    return [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
+
+
+# ------------------------------------------------------------------------------------------------------- one run
+def model_config(run: Run, root: Path) -> str:
+    """The recipe's `model_config`: the preset when the shape is one (so 4 × 128 is exactly `tiny`), else a
+    GPT-2 config.json of `layers` × `width` written once under <root>/models."""
+    from hf_seqvcr.model_config import SCRATCH_PRESETS
+
+    if run.preset:
+        return run.preset
+    for name, shape in SCRATCH_PRESETS.items():
+        if (shape["n_layer"], shape["n_embd"], shape["n_head"]) == (run.layers, run.width, run.heads):
+            return name
+    path = root / "models" / f"L{run.layers}d{run.width}h{run.heads}" / "config.json"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = dict(model_type="gpt2", n_layer=run.layers, n_embd=run.width, n_head=run.heads, n_positions=2048)
+        path.write_text(json.dumps(config, indent=2) + "\n")
+    return str(path)
+
+
+def dataset(run: Run, root: Path) -> Path:
+    task = TASKS[run.task]
+    options = [*task.options, f"--train-size={task.train_size}", f"--validation-size={task.eval_size}",
+               f"--test-size={task.eval_size}", f"--seed={run.seed}"]  # fmt: skip
+    return build_dataset(task.builder, options, root / "data" / f"{run.task}-seed{run.seed}")
+
+
+def recipe_config(run: Run, data: Path, model: str) -> dict:
+    """Everything the recipe gets, written next to the run (the exact record of its budget)."""
+    lam_var, lam_cov = run.resolved_lambdas
+    return dict(
+        dataset_name=str(data), model_config=model, seed=run.seed, data_seed=run.seed, max_steps=run.steps,
+        per_device_train_batch_size=run.batch, per_device_eval_batch_size=64, learning_rate=run.lr,
+        warmup_steps=run.warmup, seqvcr_lambda_var=lam_var, seqvcr_lambda_cov=lam_cov, seqvcr_proj_dim=run.proj_dim,
+        num_pause_tokens=2, eval_strategy="steps", eval_steps=run.eval_steps, eval_exact_match=True,
+        max_eval_samples=run.eval_rows, save_strategy="no", logging_steps=run.eval_steps, report_to="none",
+        disable_tqdm=True, bf16=run.bf16,
+    )  # fmt: skip
+
+
+def curve(log_history: list[dict]) -> list[dict]:
+    """The validation curve from trainer_state.json: exact match, digit and per-position accuracy per step."""
+    points = []
+    for entry in log_history:
+        if "eval_exact_match" in entry:
+            points.append({"step": entry["step"], "exact_match": entry["eval_exact_match"],
+                           "digit_accuracy": entry["eval_digit_accuracy"],
+                           "position_accuracy": entry.get("eval_position_accuracy")})  # fmt: skip
+    losses = {e["step"]: e["eval_loss"] for e in log_history if "eval_loss" in e}
+    for point in points:
+        point["eval_loss"] = losses.get(point["step"])
+    return points
+
+
+def final_scores(checkpoint: Path, data: Path, rows: int) -> dict:
+    """Test-split scores of the saved model, every row kept (for the paired bootstrap), and per-layer entropy.
+
+    The model is read back with the collator it was trained with (pauses; CoT's question → cot #### answer), so
+    CoT's entropy is measured on its answer tokens with its chain of thought in context.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from hf_seqvcr.diagnose import load_examples
+    from hf_seqvcr.entropy import layerwise_entropy
+    from hf_seqvcr.evaluation import normalize_answer, predict_answers, score_answers
+    from hf_seqvcr.pretrained import load_pretrained
+
+    torch.set_num_threads(1)
+    model, _, collator = load_pretrained(checkpoint)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    test = load_examples(str(data), None, "test", rows)
+    predictions = predict_answers(model, collator, test, batch_size=64)
+    references = [normalize_answer(row["answer"]) for row in test]
+    scores = score_answers(predictions, references)
+    entropy = layerwise_entropy(model, DataLoader(test, batch_size=32, collate_fn=collator), positions="answer")
+    return {**scores, "correct": [int(p == r) for p, r in zip(predictions, references)],
+            "predictions": predictions, "entropy": entropy}  # fmt: skip
+
+
+def git_state() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout  # fmt: skip
+        return head.strip() + ("-dirty" if dirty.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def execute(run: Run, root: Path, threads: int | None) -> dict:
+    """Train, score, measure; write <root>/<run_id>/result.json last and atomically (its presence = done)."""
+    folder = root / run.run_id
+    if folder.exists():  # an interrupted run: its partial output (and the recipe's refusal to reuse it) goes
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    data = dataset(run, root)
+    config = recipe_config(run, data, model_config(run, root))
+    config_path = folder / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    load_start, started, commit = os.getloadavg(), time.time(), git_state()  # the code the run trains with
+    trained = run_recipe(TASKS[run.task].builder, config_path, run.method, folder / "train", folder / "train.log",
+                         threads=threads)  # fmt: skip
+    state = json.loads((folder / "train" / "trainer_state.json").read_text())
+    score_start = time.process_time()
+    final = final_scores(folder / "train", data, TASKS[run.task].eval_size)
+    result = {
+        "run_id": run.run_id, "cell": run.cell, "setting": run.setting, "run": dataclasses.asdict(run),
+        "lambdas": list(run.resolved_lambdas), "seeds": {"data": run.seed, "training": run.seed},
+        "data": str(data), "recipe_config": config, "command": trained["command"], "git": commit,
+        "host": socket.gethostname(), "cpus": os.cpu_count(), "threads": threads, "nice": os.nice(0),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "load_start": list(load_start), "load_end": list(os.getloadavg()),
+        "wall_s": trained["wall_s"], "cpu_s": trained["cpu_s"], "train_runtime": trained["train_runtime"],
+        "score_cpu_s": time.process_time() - score_start, "train_loss": trained.get("train_loss"),
+        "recipe_test": {k: trained[k] for k in ("test_exact_match", "test_digit_accuracy") if k in trained},
+        "curve": curve(state["log_history"]),
+        "train_log": [{k: e[k] for k in ("step", "loss", "ce", "seqvcr") if k in e} for e in state["log_history"]
+                      if "loss" in e],  # fmt: skip
+        "final": {k: final[k] for k in ("exact_match", "digit_accuracy", "position_accuracy")},
+        "correct": final["correct"], "predictions": final["predictions"], "entropy": final["entropy"],
+    }  # fmt: skip
+    partial = folder / "result.json.partial"
+    partial.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(partial, folder / "result.json")
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------ commands
+def load_results(dirs: list[Path]) -> dict[str, dict]:
+    """Finished results by run id from <dir>/<run_id>/result.json and <dir>/<run_id>.json (collected copies)."""
+    results: dict[str, dict] = {}
+    for directory in dirs:
+        for path in [*directory.glob("*/result.json"), *directory.glob("*.json")]:
+            result = json.loads(path.read_text())
+            results.setdefault(result["run_id"], result)
+    return results
+
+
+def estimate_cpu_s(run: Run, done: dict[str, dict]) -> float:
+    """CPU seconds of a run: measured per step on finished runs of the same task, shape and method, else a guess
+    from the headline timing (~0.07 CPU-s per step for 4 × 128 at batch 32, CoT ~2.5×)."""
+    same = [r for r in done.values() if (r["run"]["task"], r["run"]["layers"], r["run"]["width"], r["run"]["method"])
+            == (run.task, run.layers, run.width, run.method)]  # fmt: skip
+    if same:
+        return statistics.fmean(r["cpu_s"] / r["run"]["steps"] for r in same) * run.steps + 15
+    per_step = 0.07 * (run.layers / 4) * (run.width / 128) ** 1.5 * (2.5 if run.method == "cot" else 1.0)
+    return per_step * run.steps * (3 if run.task == "mul3" else 1) + 15
+
+
+def command_plan(args: argparse.Namespace) -> None:
+    runs = resolve_plans(args.plan)
+    done = load_results([args.root, COLLECTED])
+    todo = [r for r in runs if r.run_id not in done]
+    print(f"| # | run | done | CPU min (measured or estimated) |\n|---|---|---|---|")
+    for i, run in enumerate(runs, 1):
+        cpu = done[run.run_id]["cpu_s"] if run.run_id in done else estimate_cpu_s(run, done)
+        print(f"| {i} | {run.run_id} | {'yes' if run.run_id in done else ''} | {cpu / 60:.1f} |")
+    hours = sum(estimate_cpu_s(r, done) for r in todo) / 3600
+    print(f"\n{len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go: ~{hours:.1f} CPU-hours on one core")
+
+
+def command_run(args: argparse.Namespace) -> None:
+    args.root.mkdir(parents=True, exist_ok=True)
+    lock = open(args.root / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another sweep is running on {args.root} (one training at a time); wait or pass --root")
+    runs = resolve_plans(args.plan)
+    print(f"[{time.strftime('%H:%M:%S')}] pid {os.getpid()}, {len(runs)} runs in {args.root}", flush=True)
+    failures = 0
+    stop = args.root / "STOP"
+    for i, run in enumerate(runs, 1):
+        if (args.root / run.run_id / "result.json").is_file():
+            continue
+        if stop.exists():
+            print(f"[{time.strftime('%H:%M:%S')}] {stop} exists: stopping between runs (delete it to go on)", flush=True)
+            break
+        print(f"[{time.strftime('%H:%M:%S')}] ({i}/{len(runs)}) {run.run_id}; load {os.getloadavg()[0]:.1f}", flush=True)
+        try:
+            result = execute(run, args.root, args.threads)
+        except (RuntimeError, OSError, ValueError, KeyError) as error:  # one bad run must not stop a night's sweep
+            failures += 1
+            print(f"FAILED {run.run_id}: {error}", flush=True)
+            continue
+        f = result["final"]
+        print(f"    done in {result['wall_s']:.0f} s wall, {result['cpu_s']:.0f} CPU-s: test exact match "
+              f"{f['exact_match']:.1%}, digit accuracy {f['digit_accuracy']:.1%}", flush=True)  # fmt: skip
+    print(f"[{time.strftime('%H:%M:%S')}] finished; {failures} failed", flush=True)
+
+
+def _group(results: dict[str, dict]) -> dict[str, dict[str, list[dict]]]:
+    """setting → cell → results (sorted by seed)."""
+    groups: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for result in sorted(results.values(), key=lambda r: (r["setting"], r["cell"], r["run"]["seed"])):
+        groups[result["setting"]][result["cell"]].append(result)
+    return groups
+
+
+def _label(result: dict) -> str:
+    run = result["run"]
+    return run["method"] + (f" λ=({run['lambdas'][0]:g}, {run['lambdas'][1]:g})" if run["lambdas"] else "")
+
+
+def _steps_to_cell(results: list[dict], threshold: float) -> str:
+    reached = [steps_to([p["step"] for p in r["curve"]], [p["exact_match"] for p in r["curve"]], threshold)
+               for r in results]  # fmt: skip
+    hit = [s for s in reached if s is not None]
+    return f"{statistics.median(hit):.0f} ({len(hit)}/{len(reached)})" if hit else f"— (0/{len(reached)})"
+
+
+def _default_cell(cells: dict[str, list[dict]], method: str) -> list[dict] | None:
+    for runs in cells.values():
+        if runs[0]["run"]["method"] == method and not runs[0]["run"]["lambdas"]:
+            return runs
+    return None
+
+
+def headline_ci(cells: dict[str, list[dict]], a: str, b: str) -> str | None:
+    """Paired bootstrap CI of exact match a − b over the seeds both have finished, or None."""
+    runs_a, runs_b = _default_cell(cells, a), _default_cell(cells, b)
+    if not runs_a or not runs_b:
+        return None
+    by_seed = {r["run"]["seed"]: r for r in runs_b}
+    pairs = [(r, by_seed[r["run"]["seed"]]) for r in runs_a if r["run"]["seed"] in by_seed]
+    if not pairs:
+        return None
+    mean, low, high = paired_bootstrap_diff([x["correct"] for x, _ in pairs], [y["correct"] for _, y in pairs])
+    seeds = ",".join(str(x["run"]["seed"]) for x, _ in pairs)
+    return (f"| {a} − {b} | {100 * mean:+.1f} | [{100 * low:+.1f}, {100 * high:+.1f}] | {seeds} | "
+            f"{len(pairs[0][0]['correct'])} |")  # fmt: skip
+
+
+def command_table(args: argparse.Namespace) -> None:
+    results = load_results(args.results)
+    if not results:
+        raise SystemExit(f"no finished runs under {', '.join(map(str, args.results))}")
+    for setting, cells in _group(results).items():
+        if args.setting and not any(s in setting for s in args.setting):
+            continue
+        print(f"\n### {setting}\n")
+        print("Test split (final): mean ± std over seeds, per-seed exact match listed; validation curve: steps to "
+              "reach X % exact match, median over the seeds that reached it (reached/seeds).\n")
+        thresholds = " | ".join(f"steps to {100 * t:g} %" for t in THRESHOLDS)
+        print(f"| method | seeds | exact match % | per seed | digit acc % | per position % | {thresholds} "
+              f"| CPU min/run | load start–end |")  # fmt: skip
+        print("|---" * (8 + len(THRESHOLDS)) + "|")
+        for runs in cells.values():
+            em = [r["final"]["exact_match"] for r in runs]
+            positions = zip(*(r["final"]["position_accuracy"] for r in runs))
+            loads = [x for r in runs for x in (r["load_start"][0], r["load_end"][0])]
+            print(f"| {_label(runs[0])} | {','.join(str(r['run']['seed']) for r in runs)} | {format_mean_std(em)} "
+                  f"| {'/'.join(f'{100 * x:.1f}' for x in em)} "
+                  f"| {format_mean_std([r['final']['digit_accuracy'] for r in runs])} "
+                  f"| {'/'.join(f'{100 * statistics.fmean(p):.0f}' for p in positions)} | "
+                  + " | ".join(_steps_to_cell(runs, t) for t in THRESHOLDS)
+                  + f" | {statistics.fmean(r['cpu_s'] for r in runs) / 60:.1f} | {min(loads):.1f}–{max(loads):.1f} |")
+        print("\nMatrix entropy per layer (nats, α=1, answer tokens of the test rows; mean over seeds; 0 = embeddings):\n")
+        depth = max(len(r["entropy"]) for runs in cells.values() for r in runs)
+        print("| method | " + " | ".join(str(i) for i in range(depth)) + " | min |\n" + "|---" * (depth + 2) + "|")
+        for runs in cells.values():
+            layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs))]
+            print(f"| {_label(runs[0])} | " + " | ".join(f"{x:.2f}" for x in layers) + f" | {min(layers):.2f} |")
+        rows = [ci for a, b in (("seqvcr_pause", "vanilla"), ("seqvcr_pause", "pause"), ("seqvcr", "vanilla"),
+                                ("pause", "vanilla")) if (ci := headline_ci(cells, a, b))]  # fmt: skip
+        if rows:
+            print("\nDifference in test exact match, percentage points, with a 95 % paired bootstrap CI (seeds, then "
+                  "test rows within each seed; 10,000 resamples; default λ):\n")
+            print("| comparison | mean | 95 % CI | seeds | rows per seed |\n|---|---|---|---|---|")
+            print("\n".join(rows))
+
+
+def command_plot(args: argparse.Namespace) -> None:
+    """Per setting: exact match vs step (mean over seeds, thin line per seed) and entropy per layer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    results = load_results(args.results)
+    out = args.root / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    for setting, cells in _group(results).items():
+        fig = Figure(figsize=(13, 4.5), layout="constrained")
+        FigureCanvasAgg(fig)
+        curve_ax, digit_ax, entropy_ax = fig.subplots(1, 3)
+        for index, runs in enumerate(cells.values()):
+            color, label = f"C{index % 10}", f"{_label(runs[0])} (n={len(runs)})"
+            for ax, key in ((curve_ax, "exact_match"), (digit_ax, "digit_accuracy")):
+                for r in runs:
+                    ax.plot([p["step"] for p in r["curve"]], [p[key] for p in r["curve"]], color=color, alpha=0.25,
+                            lw=0.8)  # fmt: skip
+                steps = [p["step"] for p in runs[0]["curve"]]
+                common = [statistics.fmean(v) for v in zip(*([p[key] for p in r["curve"]] for r in runs))]
+                ax.plot(steps[: len(common)], common, color=color, lw=2, label=label)
+            layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs))]
+            entropy_ax.plot(range(len(layers)), layers, marker="o", color=color, label=label)
+        curve_ax.set(xlabel="step", ylabel="exact match (validation)", title="exact match")
+        digit_ax.set(xlabel="step", ylabel="digit accuracy (validation)", title="digit accuracy")
+        entropy_ax.set(xlabel="layer (0 = embeddings)", ylabel="matrix entropy (nats)", title="entropy, end (test)")
+        for ax in (curve_ax, digit_ax, entropy_ax):
+            ax.grid(alpha=0.3)
+        curve_ax.legend(fontsize=7)
+        fig.suptitle(setting)
+        fig.savefig(out / f"{setting}.png", dpi=120)
+        print(f"wrote {out / f'{setting}.png'}")
+
+
+def command_collect(args: argparse.Namespace) -> None:
+    """Copy finished result.json files into bench/sweep_results/<run_id>.json (small JSON; models stay out)."""
+    COLLECTED.mkdir(exist_ok=True)
+    count = 0
+    for path in sorted(args.root.glob("*/result.json")):
+        target = COLLECTED / f"{path.parent.name}.json"
+        if not target.exists() or target.read_bytes() != path.read_bytes():
+            shutil.copyfile(path, target)
+            count += 1
+    print(f"{count} result(s) copied to {COLLECTED}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"run folders (default {DEFAULT_ROOT})")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("plan", "run"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--plan", nargs="+", required=True, metavar="PLAN",
+                         help=f"plans in order ({', '.join(PLANS)}, or queue = {' '.join(QUEUE)}); "
+                         "'headline:0' keeps seed 0")  # fmt: skip
+        if name == "run":
+            sub.add_argument("--threads", type=int, default=1, help="OMP threads per training run (default 1)")
+    for name in ("table", "plot"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--results", nargs="+", type=Path, help=f"folders to read (default: --root and {COLLECTED})")
+        if name == "table":
+            sub.add_argument("--setting", nargs="+", help="only settings whose name contains one of these")
+    commands.add_parser("collect")
+    args = parser.parse_args(argv)
+    if getattr(args, "results", None) is None:
+        args.results = [args.root, COLLECTED]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    {"plan": command_plan, "run": command_run, "table": command_table, "plot": command_plot,
+     "collect": command_collect}[args.command](args)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

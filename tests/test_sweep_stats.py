@@ -1,0 +1,50 @@
+"""The sweep's statistics on made-up numbers: mean ± std, steps to a threshold, the paired bootstrap CI."""
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from sweep_stats import format_mean_std, mean_std, paired_bootstrap_diff, steps_to  # noqa: E402
+
+
+def test_mean_std_uses_the_sample_std_and_refuses_to_call_one_value_tight():
+    assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert math.isnan(mean_std([0.5])[1])
+    assert format_mean_std([0.1, 0.2, 0.3]) == "20.0 ± 10.0" and format_mean_std([0.185]) == "18.5"
+    with pytest.raises(ValueError):
+        mean_std([])
+
+
+def test_steps_to_is_the_first_evaluation_at_or_above_the_threshold():
+    steps, em = [100, 200, 300, 400], [0.0, 0.12, 0.08, 0.5]
+    assert steps_to(steps, em, 0.1) == 200 and steps_to(steps, em, 0.5) == 400
+    assert steps_to(steps, em, 0.9) is None
+    with pytest.raises(ValueError):
+        steps_to([100], [0.1, 0.2], 0.1)
+
+
+def test_paired_bootstrap_brackets_the_difference_and_sees_pairing():
+    a = [[1, 1, 0, 1] * 50, [1, 0, 1, 1] * 50, [1, 1, 1, 0] * 50]  # 75 % on 200 rows, 3 seeds
+    b = [[0, 1, 0, 0] * 50, [0, 0, 1, 0] * 50, [0, 1, 0, 0] * 50]  # 25 %
+    mean, low, high = paired_bootstrap_diff(a, b, resamples=2000)
+    assert mean == pytest.approx(0.5) and 0.4 < low < 0.5 < high < 0.6
+    same = paired_bootstrap_diff(a, a, resamples=200)
+    assert same == (0.0, 0.0, 0.0)  # identical methods: no spread at all, because rows are paired
+    with pytest.raises(ValueError):
+        paired_bootstrap_diff([[1, 0]], [[1, 0, 1]])
+
+
+def test_sweep_plans_resolve_to_unique_runs_with_the_method_md_lambdas():
+    from sweep import QUEUE, Run, resolve_plans
+
+    runs = resolve_plans(["queue"])
+    assert len({r.run_id for r in runs}) == len(runs) and len(runs) == len(resolve_plans(list(QUEUE)))
+    assert {r.resolved_lambdas for r in runs if r.task.startswith("mul") and not r.lambdas} == {(1.0, 0.004)}
+    assert {r.resolved_lambdas for r in runs if r.task.startswith(("arith", "lis"))} == {(0.1, 0.5)}
+    assert resolve_plans(["headline:0", "headline"])[:4] == [Run("mul2", m, 0) for m in
+                                                           ("vanilla", "pause", "seqvcr", "seqvcr_pause")]
+    with pytest.raises(ValueError):
+        Run("mul2", "vanilla", 0, lambdas=(1.0, 0.1))  # a λ variant without the regularizer
