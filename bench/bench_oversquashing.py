@@ -115,22 +115,31 @@ def probe_runs(args: argparse.Namespace, runs: dict[str, Path], data: Path, out:
 
 
 def table(results: dict) -> str:
-    """Per method, variant and probe position: the fp32 log-log slope of the L∞ distance (n = 4..256) per seed, the
-    first n whose fp32 distance is below the bf16 resolution, and the first n at which bf16 gives exactly 0; then
-    exact match per length."""
+    """Per probe position, variant and method, one value per seed: the fp32 log-log slope of the L∞ distance over all
+    probe lengths and over the lengths beyond twice the training range (past the cliff at the training edge), the
+    fp32 distance at the longest length, the first n whose fp32 distance is below the bf16 resolution, and the first
+    n at which bf16 gives exactly 0; then exact match per length."""
     methods, seeds = results["methods"], results["seeds"]
-    lines = ["| position | variant | " + " | ".join(f"{m}: slope; n < bf16 res.; bf16 = 0" for m in methods) + " |",
-             "|---|---|" + "---|" * len(methods)]  # fmt: skip
+    beyond = 2 * results["max_train_length"]
+    lines = [f"| position | variant | method | fp32 slope, all n | fp32 slope, n ≥ {beyond} | fp32 L∞ at max n | "
+             "first n: fp32 < bf16 res. | first n: bf16 = 0 |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for position in ("last digit", "answer (eos)"):
         for variant in probe.VARIANTS:
-            cells = []
             for method in methods:
-                fp32 = [_decay(results, seed, position, method, variant, "float32") for seed in seeds]
-                bf16 = [_decay(results, seed, position, method, variant, "bfloat16") for seed in seeds]
-                cells.append(", ".join(_fmt(r["loglog_slope"]) for r in fp32) + "; "
-                             + ", ".join(str(r["first_below_bf16_resolution"] or "—") for r in fp32) + "; "
-                             + ", ".join(str(r["first_zero"] or "—") for r in bf16))  # fmt: skip
-            lines.append(f"| {position} | {variant} | {' | '.join(cells)} |")
+                cells = [[] for _ in range(5)]
+                for seed in seeds:
+                    fp32 = _decay(results, seed, position, method, variant, "float32")
+                    bf16 = _decay(results, seed, position, method, variant, "bfloat16")
+                    points = sorted((p for p in results["probes"][str(seed)][position]["distances"]
+                                     if (p["label"], p["variant"], p["dtype"]) == (method, variant, "float32")),
+                                    key=lambda p: p["length"])  # fmt: skip
+                    tail = [p for p in points if p["length"] >= beyond]
+                    cells[0].append(_fmt(fp32["loglog_slope"]))
+                    cells[1].append(_fmt(probe.loglog_slope([p["length"] for p in tail], [p["linf"] for p in tail])))
+                    cells[2].append(f"{points[-1]['linf']:.1e}")
+                    cells[3].append(str(fp32["first_below_bf16_resolution"] or "—"))
+                    cells[4].append(str(bf16["first_zero"] or "—"))
+                lines.append(f"| {position} | {variant} | {method} | " + " | ".join(", ".join(c) for c in cells) + " |")
     lines += ["", "| method | seed | " + " | ".join(f"EM n={n}" for n in results["test_lengths"]) + " | test EM |",
               "|---|---|" + "---|" * (len(results["test_lengths"]) + 1)]  # fmt: skip
     for seed in seeds:
