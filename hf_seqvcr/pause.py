@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from .schema import cot_target, required_columns
 
@@ -69,9 +69,11 @@ def position_mask(batch: Mapping[str, torch.Tensor], positions: Positions) -> to
     return torch.ones_like(batch["input_ids"], dtype=torch.bool) if mask is None else mask.bool()
 
 
-def restore_pause_settings(model: PreTrainedModel) -> int:
-    """The number of pauses a checkpoint was trained with (0 for a model that never saw any)."""
-    return int(getattr(model.config, "num_pause_tokens", 0) or 0)
+def restore_pause_settings(model_or_config: PreTrainedModel | PretrainedConfig) -> int:
+    """The number of pauses a checkpoint was trained with (0 for a model that never saw any), from the model or
+    its config (a config alone is enough before the weights are loaded)."""
+    config = getattr(model_or_config, "config", model_or_config)
+    return int(getattr(config, "num_pause_tokens", 0) or 0)
 
 
 @dataclass

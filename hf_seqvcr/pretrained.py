@@ -7,14 +7,24 @@ so prompts get the same pauses and answers are read the same way (after `####` f
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from .looped import LAYOUT_KEY, load_looped
 
 from .pause import PauseDataCollator, restore_pause_settings
+
+logger = logging.getLogger(__name__)
 
 
 def load_pretrained(
@@ -27,13 +37,30 @@ def load_pretrained(
     `revision` (branch, tag or commit) applies to both; `model_kwargs` go to `from_pretrained` (e.g. `dtype`).
     Pass the collator to `hf_seqvcr.predict_answers` / `evaluate_exact_match`.
     """
-    tokenizer = AutoTokenizer.from_pretrained(repo_or_dir, revision=revision)
+    tokenizer = load_tokenizer(repo_or_dir, revision=revision)
     looped = getattr(AutoConfig.from_pretrained(repo_or_dir, revision=revision), LAYOUT_KEY, None) is not None
     load = load_looped if looped else AutoModelForCausalLM.from_pretrained
     model = load(repo_or_dir, revision=revision, **model_kwargs)
-    collator = PauseDataCollator(
+    return model, tokenizer, pretrained_collator(tokenizer, model.config)
+
+
+def load_tokenizer(repo_or_dir: str | os.PathLike, *, revision: str | None = None) -> PreTrainedTokenizerBase:
+    """The checkpoint's tokenizer; one without a pad token (GPT-2, LLaMA) pads with eos, which batched generation
+    left-pads with and the collator masks out of the loss, so any causal LM's tokenizer can build prompts."""
+    tokenizer = AutoTokenizer.from_pretrained(repo_or_dir, revision=revision)
+    if tokenizer.pad_token is None:
+        logger.info("The tokenizer has no pad token; using eos (%s) for padding.", tokenizer.eos_token)
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def pretrained_collator(tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig) -> PauseDataCollator:
+    """The collator a checkpoint's ``config.json`` asks for (its pauses; CoT targets for the ``cot`` method).
+
+    Needs only the config, so a tool can build a checkpoint's prompts, and check them, before loading weights.
+    """
+    return PauseDataCollator(
         tokenizer,
-        num_pause_tokens=restore_pause_settings(model),
-        use_cot=getattr(model.config, "seqvcr_method", None) == "cot",
+        num_pause_tokens=restore_pause_settings(config),
+        use_cot=getattr(config, "seqvcr_method", None) == "cot",
     )
-    return model, tokenizer, collator

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -26,6 +24,7 @@ from ..entropy import layerwise_entropy
 from ..evaluation import evaluate_exact_match
 from ..pause import PauseDataCollator
 from ..pretrained import load_pretrained
+from .plotting import plot_lines
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,25 +77,6 @@ def default_labels(paths: list[Path]) -> list[str]:
     """Directory names, or whole paths when names repeat (runs/a/final vs runs/b/final)."""
     names = [path.name for path in paths]
     return names if len(set(names)) == len(names) else [str(path) for path in paths]
-
-
-def plot_lines(series: dict[str, list[float]], *, xlabel: str, ylabel: str, title: str, path: Path,
-               ylim: tuple[float, float] | None = None) -> None:
-    """One marked line per checkpoint over integer x (layers or answer positions).
-
-    Draws on an Agg canvas of its own rather than through pyplot, so no display or global backend
-    state is involved (headless servers, notebooks and tests alike).
-    """
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for label, values in series.items():
-        ax.plot(range(len(values)), values, marker="o", label=label)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=ylim)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.savefig(path, dpi=150)
 
 
 def diagnose_checkpoint(path: Path, examples: Dataset, args: argparse.Namespace, label: str) -> dict:

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 from dataclasses import dataclass, field
 
 import torch
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
-    AutoTokenizer,
     BitsAndBytesConfig,
     GPT2Config,
     PreTrainedModel,
 )
 
 from ..looped import LAYOUT_KEY, LoopLayout, load_looped, loop_model
+from ..pretrained import load_tokenizer
 from ..tokenizer import build_digit_tokenizer
-
-logger = logging.getLogger(__name__)
 
 # From-scratch shapes: "tiny" runs in minutes on a CPU; "gpt2-small" is the paper's shape.
 SCRATCH_PRESETS = {
@@ -138,10 +135,7 @@ def load_model_and_tokenizer(args: ModelArguments):
             config.num_hidden_layers = layout.unique_layers
         model: PreTrainedModel = AutoModelForCausalLM.from_config(config)
         return (model if layout is None else loop_model(model, layout)), tokenizer
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-    if tokenizer.pad_token is None:
-        logger.info("The tokenizer has no pad token; using eos (%s) for padding.", tokenizer.eos_token)
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(args.model_name_or_path)
     quantization = _four_bit_config() if args.load_in_4bit else None
     if getattr(AutoConfig.from_pretrained(args.model_name_or_path), LAYOUT_KEY, None) is not None:
         if layout is not None:
