@@ -253,6 +253,8 @@ def recipe_main(script: str | Path) -> dict:
     return main(Path(script).with_suffix("") / "demo.yaml")
 
 
-def cli(argv: list[str] | None = None) -> dict:
-    """`seqvcr-train`: the same pipeline installed with the package; settings from `--config` and flags only."""
-    return main(None, argv)
+def cli(argv: list[str] | None = None) -> None:
+    """`seqvcr-train`: the same pipeline installed with the package; settings from `--config` and flags only.
+
+    Returns nothing, so the console script exits 0 (a returned dict would be printed and exit 1)."""
+    main(None, argv)
