@@ -178,3 +178,26 @@ def test_trainer_exact_match_is_the_metric_on_the_gathered_answers(tmp_path, mon
                              [normalize_answer(row["answer"]) for row in rows])  # fmt: skip
     assert {k: metrics[f"eval_{k}"] for k in expected} == expected and loads == [1]
     assert 0 < expected["exact_match"] < 1
+
+
+class _Echo(torch.nn.Module):
+    """A 'model' whose greedy answer is fixed: exactly `continuation`, whatever the prompt."""
+
+    def __init__(self, continuation: list[int]):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.continuation = continuation
+
+    def generate(self, input_ids, **kwargs):
+        return torch.cat([input_ids, torch.tensor([self.continuation] * len(input_ids))], dim=1)
+
+
+def test_a_pause_written_inside_the_answer_makes_it_wrong():
+    tokenizer, _ = add_pause_tokens(build_digit_tokenizer(), None, num=1)
+    collator = PauseDataCollator(tokenizer, num_pause_tokens=1)
+    digit = lambda text: tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
+    pause, eos = collator.pause_ids[0], tokenizer.eos_token_id
+    rows = [{"question": "5 + 7", "cot": "", "answer": "1 2"}]
+    clean = evaluate_exact_match(_Echo([*digit("1"), *digit(" 2"), eos]), collator, rows)
+    paused = evaluate_exact_match(_Echo([*digit("1"), pause, *digit(" 2"), eos]), collator, rows)
+    assert clean["exact_match"] == 1.0 and paused["exact_match"] == 0.0

@@ -96,6 +96,7 @@ def test_accelerate_launch_runs_a_recipe_end_to_end(tmp_path):
     assert restore_pause_settings(model) == 2 and len(pause_token_ids(tokenizer, 2)) == 2
     # the dataset a run built stays, and a rerun of the same build reuses it instead of failing
     assert (output / "_dataset" / "README.md").is_file()
+    assert list(output.rglob("events.out.tfevents.*")), "the demo configs log the curves to TensorBoard"
 
 
 def test_same_seed_gives_a_bit_identical_run_and_another_seed_does_not(tmp_path):
