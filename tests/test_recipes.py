@@ -141,6 +141,8 @@ def test_default_output_dirs_differ_per_task_and_method(monkeypatch, tmp_path):
             for task in ("multiplication", "lis") for method in ("vanilla", "seqvcr")}  # fmt: skip
     assert dirs == {"outputs/multiplication-vanilla", "outputs/multiplication-seqvcr", "outputs/lis-vanilla",
                     "outputs/lis-seqvcr"}  # fmt: skip
+    iso_flop = parse(ROOT / "recipes" / "phop" / "demo.yaml", ["--config", str(ROOT / "recipes/phop/iso_flop.yaml")])[2]
+    assert iso_flop.output_dir == "outputs/phop-iso_flop-vanilla"
 
 
 def test_a_finished_run_is_not_replaced_without_the_flag(tmp_path, capsys):

@@ -21,13 +21,14 @@ class SeqVCRParser(HfArgumentParser):
     `alternatives` are groups of arguments that exclude each other (e.g. two data sources): one given as a flag also
     drops the others' config-file values, so a flag can switch a config to another alternative. After parsing,
     `given` holds the names the user set (as a flag or in the config file), so callers can tell a choice from a
-    default. Errors print one short usage line and the message, with the closest valid flag for a misspelled one.
+    default, and `config_path` the file the defaults came from. Errors print one short usage line and the message, with the closest valid flag for a misspelled one.
     """
 
     def __init__(self, dataclass_types, *, alternatives: Sequence[Sequence[str]] = (), **kwargs) -> None:
         super().__init__(dataclass_types, **kwargs)
         self.alternatives = [set(group) for group in alternatives]
         self.given: set[str] = set()
+        self.config_path: Path | None = None
         self.add_argument(  # parsed by hand before the dataclasses see the flags; listed here for --help
             CONFIG_FLAG, metavar="FILE.yaml", default=argparse.SUPPRESS,
             help="YAML file of argument defaults (the recipe's demo.yaml without it); flags override its values",
@@ -54,6 +55,7 @@ class SeqVCRParser(HfArgumentParser):
                     config = {key: value for key, value in config.items() if key not in group - flags}
             self.set_defaults(**config)
         self.given = flags | set(config)
+        self.config_path = None if config_path is None else Path(config_path)
         parsed = self.parse_known_args(args=args)[1]
         if parsed:
             self.error(f"unrecognized arguments: {' '.join(parsed)}{self._suggestion(parsed)}")

@@ -90,8 +90,8 @@ def parse(default_config: str | Path | None, argv: list[str] | None = None, *, t
     """Script, model and training arguments: `default_config` unless `--config` names another, flags override.
 
     Everything a run decides from its arguments is settled here, before any data or model work: the method's
-    regularizer and pauses, the default `outputs/<task>-<method>` directory, and the refusal to replace a
-    finished run. `task` names the default directory (default: the recipe folder of `default_config`, else the
+    regularizer and pauses, the default `outputs/<task>[-<config>]-<method>` directory (a config other than the
+    demo adds its name), and the refusal to replace a finished run. `task` names the default directory (default: the recipe folder of `default_config`, else the
     data source).
     """
     parser = SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig), alternatives=[DATA_SOURCES])
@@ -99,8 +99,10 @@ def parse(default_config: str | Path | None, argv: list[str] | None = None, *, t
         script_args, model_args, training_args = parser.parse_args_and_config(argv, default_config=default_config)
         training_args = apply_method(training_args, script_args.method, given=parser.given)
         if "output_dir" not in parser.given:
-            task = task or (Path(default_config).parent.name if default_config else _data_name(script_args))
-            training_args = dataclasses.replace(training_args, output_dir=f"outputs/{task}-{script_args.method}")
+            name = task or (Path(default_config).parent.name if default_config else _data_name(script_args))
+            if parser.config_path is not None and default_config is not None and parser.config_path.stem != "demo":
+                name += f"-{parser.config_path.stem}"  # recipes/phop/iso_flop.yaml → outputs/phop-iso_flop-<method>
+            training_args = dataclasses.replace(training_args, output_dir=f"outputs/{name}-{script_args.method}")
         finished = Path(training_args.output_dir) / RESULTS_FILE
         if finished.is_file() and not script_args.overwrite_output_dir:
             raise ValueError(f"--output_dir {training_args.output_dir} holds a finished run ({finished}); pass "
