@@ -1,5 +1,6 @@
 """Looped models against the slow reference: an unrolled model whose layers are copies of the shared ones."""
 
+import inspect
 import json
 import re
 
@@ -83,13 +84,14 @@ def test_attention_picks_cache_slot_by_layer_idx(arch):
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(CONFIGS[arch](2), dtype=torch.float64).eval()
     ids = prompts()
+    cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"  # 5.24 renamed it
     straight = DynamicCache(config=model.config)
-    model(ids, cache=straight, use_cache=True)
+    model(ids, **{cache_kwarg: straight}, use_cache=True)
     first, second = decoder_layers(model)
     use_cache_slot(first, 1)
     use_cache_slot(second, 0)
     swapped = DynamicCache(config=model.config)
-    model(ids, cache=swapped, use_cache=True)
+    model(ids, **{cache_kwarg: swapped}, use_cache=True)
     assert torch.equal(swapped.layers[1].keys, straight.layers[0].keys)
     assert torch.equal(swapped.layers[0].values, straight.layers[1].values)
 
