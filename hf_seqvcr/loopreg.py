@@ -36,12 +36,17 @@ def loop_regularizer(
 ) -> LoopRegularizerOutput:
     """λ_reg · mean_G (1 − R_G) over the decoder layers of `model` (a peft wrapper is looked through).
 
+    A looped model is refused unless its layout applies every layer once (`loops == 1`, e.g. `--looped 4,1`, the
+    iso-FLOP baseline of recipes/phop/), which is an ordinary model.
+
     `groups` selects weight names relative to a layer (default: every 2-D weight, plus norm weights with
     `include_norms`); biases are never included.
     """
     layers = decoder_layers(model)
     if isinstance(layers, LoopedLayers):
-        raise ValueError("`model` is already looped; the loop regularizer is for an ordinary (unlooped) model.")
+        if layers.layout.loops > 1:
+            raise ValueError("`model` is already looped; the loop regularizer is for an ordinary (unlooped) model.")
+        layers = list(layers.children())  # a (k⊗1) layout applies each unique layer once, in order: ordinary
     _check_arguments(len(layers), block, lambda_reg)
     available = weight_groups(layers[0], include_norms=include_norms)
     selected = available if groups is None else _select(groups, available)

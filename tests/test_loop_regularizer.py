@@ -148,6 +148,18 @@ def test_rejects_a_looped_model():
         loop_regularizer(looped_from_config(config, LoopLayout(block=2, loops=3)), block=2, lambda_reg=1.0)
 
 
+def test_a_layout_without_loops_is_an_ordinary_model():
+    """(4⊗1) (recipes/phop/loopreg.yaml) applies each layer once: regularized exactly as the unlooped model."""
+    plain = llama(layers=4)
+    config = plain.config
+    looped = looped_from_config(config, LoopLayout(block=4, loops=1))
+    looped.load_state_dict(plain.state_dict())
+    expected = loop_regularizer(plain, block=1, lambda_reg=10.0)
+    got = loop_regularizer(looped, block=1, lambda_reg=10.0)
+    torch.testing.assert_close(got.loss, expected.loss)
+    assert got.cosine.keys() == expected.cosine.keys()
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [(dict(loopreg_lambda=-1.0), "loopreg_lambda.*>= 0"), (dict(loopreg_lambda=float("nan")), "loopreg_lambda.*finite"),
