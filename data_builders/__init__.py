@@ -12,4 +12,7 @@ from .dataset_dir import write_dataset_dir
 from .loading import is_hub_dataset, load_task_dataset
 from .schema import COLUMNS, FEATURES, SPLITS, from_line, to_line
 
-__all__ = ["COLUMNS", "FEATURES", "SPLITS", "dataset_card", "from_line", "is_hub_dataset", "load_task_dataset", "to_line", "write_dataset_dir"]
+BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k", "nary_addition", "phop", "igsm", "copying", "counting")
+"""The task modules, each with a `TASK` and `main(argv)`: what `--build_dataset` and the CLIs accept."""
+
+__all__ = ["BUILDERS", "COLUMNS", "FEATURES", "SPLITS", "dataset_card", "from_line", "is_hub_dataset", "load_task_dataset", "to_line", "write_dataset_dir"]

@@ -27,10 +27,8 @@ the Hub-style directory with its card, and pushes if asked. Declaring a task::
 
 ``options`` are the values of the task's own flags, keyed by argparse dest, in flag order (paths as strings);
 the card's rebuild command spells out every one that is not None, so no task flag may be ``required``.
-Converting an old-style ``main(argv)``: its task ``add_argument`` calls go into ``add_arguments`` (choices and
-defaults from the module's constants), its ``config_name`` expression into ``config_name``, its
-``card_fields`` into ``card``; ``check_options`` and ``build`` take the flags' dests as keyword arguments
-(``build`` also ``seed``). Two optional hooks cover the rest: ``resolve`` fills in defaults that depend on
+``check_options`` and ``build`` take the flags' dests as keyword arguments (``build`` also ``seed``); choices
+and defaults come from the module's constants. Two optional hooks cover the rest: ``resolve`` fills in defaults that depend on
 other flags, so the rebuild command spells them out (gsm8k's validation size); ``inputs`` turns options into
 the arguments of ``check`` and ``build`` when a flag names files to read (multiplication's ``--heldout-dir``
 becomes ``heldout`` pairs).

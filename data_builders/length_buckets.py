@@ -103,7 +103,7 @@ def check_lengths(
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name}={value!r} must be an integer >= {least}; pass --{name.replace('_', '-')} >= {least}")
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in test_lengths):
-        raise ValueError(f"test_lengths={tuple(test_lengths)!r} must be integers >= 1; pass e.g. --test-lengths 8,16,32")
+        raise ValueError(f"test_lengths={tuple(test_lengths)!r} must be integers >= 1; pass e.g. --test-lengths 8 16 32")
     if len(set(test_lengths)) != len(test_lengths):
         raise ValueError(f"test_lengths={tuple(test_lengths)!r} repeats a length; list each once in --test-lengths")
     if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or bucket_size < 1:

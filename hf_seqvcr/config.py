@@ -125,6 +125,9 @@ class SeqVCRConfig(TrainingArguments):
             )
         if not (math.isfinite(self.loopreg_lambda) and self.loopreg_lambda >= 0):
             raise ValueError(f"`loopreg_lambda` must be a finite number >= 0, got {self.loopreg_lambda}; 0 turns it off.")
+        if self.loopreg_lambda > 0 and (self.fsdp or self.deepspeed):
+            raise ValueError("`loopreg_lambda` reads whole layer weights outside the forward pass, which FSDP and "
+                             "DeepSpeed shard; train with plain data parallelism, or set `loopreg_lambda=0`.")  # fmt: skip
         if self.loopreg_block < 1:
             raise ValueError(f"`loopreg_block` must be >= 1, got {self.loopreg_block} (the paper: 4).")
         if self.seqvcr_proj_dim <= 0:

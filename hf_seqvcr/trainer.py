@@ -64,6 +64,7 @@ class _RunRecords(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs) -> None:
         self.trainer._seqvcr_logged_step = state.global_step  # a resumed run logs from its checkpoint's step
+        self.trainer._seqvcr_sums.clear()  # a window an earlier train() call never logged must not leak in
         self.pushes.clear()
         self.trainer.failed_pushes = []
 
@@ -118,6 +119,9 @@ class SeqVCRMixin(SaveHook):
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
         self._seqvcr_sums: dict[str, float] = defaultdict(float)
         if args.loopreg_lambda > 0:
+            if is_peft_model(self.model):
+                raise ValueError("`loopreg_lambda` compares whole layer weights, which LoRA freezes (and splits into "
+                                 "adapter factors); drop `--use_peft` or set `loopreg_lambda=0`.")  # fmt: skip
             with torch.no_grad():  # a layer count, block size or group the model cannot take fails here, not mid-run
                 self._loop_regularizer(self.model)
         self.failed_pushes: list[FailedPush] = []

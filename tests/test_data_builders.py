@@ -618,3 +618,14 @@ def test_card_data_files_follow_the_splits_written(tmp_path):
     two_splits = DatasetDict({split: _tiny("a")[split] for split in ("train", "test")})
     write_dataset_dir(two_splits, tmp_path, config_name="demo", card=_card("demo"))
     assert sorted(load_task_dataset(tmp_path)) == ["test", "train"]
+
+
+def test_builders_lists_exactly_the_task_modules():
+    import importlib
+    import pkgutil
+
+    import data_builders
+
+    modules = [info.name for info in pkgutil.iter_modules(data_builders.__path__)]
+    tasks = {name for name in modules if hasattr(importlib.import_module(f"data_builders.{name}"), "TASK")}
+    assert set(data_builders.BUILDERS) == tasks and len(data_builders.BUILDERS) == len(tasks)

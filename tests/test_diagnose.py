@@ -126,3 +126,10 @@ def test_num_examples_must_be_positive(checkpoints, dataset_dir, tmp_path, capsy
     with pytest.raises(SystemExit):
         run(checkpoints, dataset_dir, tmp_path, "--num-examples", "0")
     assert "--num-examples" in capsys.readouterr().err
+
+
+def test_earlier_results_are_replaced_only_with_overwrite(tmp_path, capsys):
+    (tmp_path / "entropy.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["--checkpoints", str(tmp_path), "--dataset", str(tmp_path), "--output-dir", str(tmp_path)])
+    assert "--overwrite to replace them" in capsys.readouterr().err and (tmp_path / "entropy.json").read_text() == "{}"

@@ -62,3 +62,22 @@ def test_a_model_the_regularizer_cannot_take_fails_when_the_trainer_is_built(tmp
     with pytest.raises(ValueError, match=message):
         SeqVCRTrainer(model=tiny_llama(tokenizer, layers=4), args=config(tmp_path, loopreg_lambda=1.0, **overrides),
                       train_dataset=rows, processing_class=tokenizer)  # fmt: skip
+
+
+def test_loopreg_is_averaged_over_accumulated_micro_batches(tmp_path, tokenizer, rows):
+    """Two identical micro-batches accumulated update exactly like one of them alone, and the logs add up."""
+    from datasets import Dataset
+
+    pair = rows.select(range(2))
+    settings = dict(use_seqvcr=False, loopreg_lambda=10.0, loopreg_block=2, per_device_train_batch_size=2)
+    once, _ = train(tmp_path, tokenizer, pair, **settings)
+    twice, logs = train(tmp_path, tokenizer, Dataset.from_list(list(pair) * 2), gradient_accumulation_steps=2,
+                        **settings)  # fmt: skip
+    for (name, a), b in zip(once.state_dict().items(), twice.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert logs[0]["loss"] == pytest.approx(logs[0]["ce"] + logs[0]["loopreg"], rel=1e-4)
+
+
+def test_loopreg_refuses_sharded_training(tmp_path):
+    with pytest.raises(ValueError, match="loopreg_lambda.*FSDP"):
+        config(tmp_path, loopreg_lambda=1.0, fsdp="full_shard", use_cpu=False)

@@ -142,3 +142,13 @@ def test_bad_input_exits_2_naming_the_flag_before_any_model_loads(runs, tmp_path
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "probe.json").exists()
+
+
+def test_an_earlier_probe_is_replaced_only_with_overwrite(tmp_path, capsys):
+    from hf_seqvcr.scripts.probe import main as probe
+
+    (tmp_path / "probe.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        probe(["--checkpoints", str(tmp_path / "missing"), "--output-dir", str(tmp_path)])
+    assert exit_info.value.code == 2 and "--overwrite to replace them" in capsys.readouterr().err
+    assert (tmp_path / "probe.json").read_text() == "{}"

@@ -24,7 +24,10 @@ from ..entropy import layerwise_entropy
 from ..evaluation import evaluate_exact_match
 from ..pause import PauseDataCollator
 from ..pretrained import load_pretrained
+from .output_dir import add_overwrite_argument, earlier_results
 from .plotting import plot_lines
+
+RESULT_NAME = "entropy.json"  # the run's results; the PNGs sit beside it
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,7 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="generation budget for --accuracy (default: the longest reference answer)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", required=True, type=Path)
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
+    if (error := earlier_results(args.output_dir, RESULT_NAME, args.overwrite)) is not None:
+        parser.error(error)
     if args.num_examples < 1:
         parser.error(f"--num-examples must be >= 1, got {args.num_examples}")
     if args.labels is not None and len(set(args.labels)) != len(args.checkpoints):
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     summary = {"dataset": args.dataset, "dataset_config": args.dataset_config, "split": args.split,
                "num_examples": len(examples), "alpha": args.alpha, "positions": args.positions, "checkpoints": results}
-    (args.output_dir / "entropy.json").write_text(json.dumps(summary, indent=2))
+    (args.output_dir / RESULT_NAME).write_text(json.dumps(summary, indent=2))
     plot_lines({r["label"]: r["entropy"] for r in results},
                xlabel="layer (0 = embeddings)", ylabel="matrix entropy (nats)", path=args.output_dir / "entropy.png",
                title=f"Matrix entropy per layer (α={args.alpha:g}, {args.positions} tokens, {args.split})")
@@ -125,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         plot_lines({f"{r['label']} (EM {100 * r['exact_match']:.1f}%)": r["position_accuracy"] for r in results},
                    xlabel="answer position (character, spaces removed)", ylabel="accuracy", ylim=(-0.02, 1.02),
                    title=f"Accuracy per answer position ({args.split})", path=args.output_dir / "position_accuracy.png")
-    print(f"wrote {args.output_dir / 'entropy.json'} and the plots in {args.output_dir}")
+    print(f"wrote {args.output_dir / RESULT_NAME} and the plots in {args.output_dir}")
 
 
 if __name__ == "__main__":

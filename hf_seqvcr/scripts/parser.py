@@ -40,6 +40,7 @@ class SeqVCRParser(HfArgumentParser):
         """Parse `args` (default: sys.argv), reading `--config` or, without one, `default_config`."""
         args = list(sys.argv[1:] if args is None else args)
         config_path = default_config
+        args = [part for arg in args for part in (arg.split("=", 1) if arg.startswith(CONFIG_FLAG + "=") else [arg])]
         if CONFIG_FLAG in args:
             index = args.index(CONFIG_FLAG)
             if index + 1 >= len(args):

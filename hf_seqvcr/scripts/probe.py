@@ -36,11 +36,13 @@ from ..oversquashing import VARIANTS, PromptPair, pair_distances, prompt_pairs
 from ..pause import PauseDataCollator
 from ..pretrained import load_pretrained, load_tokenizer, pretrained_collator
 from .diagnose import default_labels
+from .output_dir import add_overwrite_argument, earlier_results
 from .plotting import plot_lines
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_LENGTHS = ("4:256:x2",)
 LENGTHS_HELP = "N, START:STOP (every integer), START:STOP:STEP, or START:STOP:xFACTOR (geometric)"
+RESULT_NAME = "probe.json"  # the run's results; the PNGs sit beside it
 
 
 class UsageError(ValueError):
@@ -131,6 +133,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--batch-size", type=int, default=64, help="generation batch for --dataset")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", required=True, type=Path, help="where probe.json and the PNGs go")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     try:
         args.lengths = parse_lengths(args.lengths)
@@ -358,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     """The console script: returns nothing, so its exit status is 0 (probe.json holds the results)."""
     parser, args = parse_args(argv)
     labels = args.labels or default_labels([Path(source) for source in args.checkpoints])
+    if (earlier := earlier_results(args.output_dir, RESULT_NAME, args.overwrite)) is not None:
+        parser.error(earlier)
     try:
         checkpoints = [prepare(source, label, args) for source, label in zip(args.checkpoints, labels, strict=True)]
         buckets = load_buckets(args) if args.dataset is not None else None
@@ -388,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         "dataset": args.dataset, "dataset_config": args.dataset_config, "checkpoints": results,
         "decay": decay_summary(distances), "distances": distances,
     }  # fmt: skip
-    (args.output_dir / "probe.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.output_dir / RESULT_NAME).write_text(json.dumps(report, indent=2) + "\n")
     for variant in args.variants:
         plot_distances(distances, labels, variant, args.output_dir / f"distance_{variant}.png")
     if buckets is not None:
@@ -396,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
                    log_x=True, ylim=(-0.02, 1.02), xlabel="length (items)", ylabel="exact match",
                    title=f"Accuracy against length ({args.dataset})", path=args.output_dir / "accuracy.png")  # fmt: skip
     print(summary_table(report))
-    print(f"wrote {args.output_dir / 'probe.json'} and the plots in {args.output_dir}")
+    print(f"wrote {args.output_dir / RESULT_NAME} and the plots in {args.output_dir}")
 
 
 def summary_table(report: Mapping) -> str:

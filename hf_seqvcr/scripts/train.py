@@ -18,10 +18,12 @@ from pathlib import Path
 from datasets import DatasetDict
 from transformers import set_seed
 
+from data_builders import BUILDERS
+
+from ..callbacks import EntropyCallback
 from ..config import SeqVCRConfig
 from ..hub import HubPublishError, publish_errors, push_token, validate_repo_id
 from ..lora import get_lora_model
-from ..callbacks import EntropyCallback
 from ..methods import METHODS, apply_method, uses_cot
 from ..pause import PauseDataCollator, add_pause_tokens, pause_token_ids
 from ..projection import attach_projector
@@ -31,9 +33,8 @@ from .parser import SeqVCRParser
 
 logger = logging.getLogger(__name__)
 
-BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k", "nary_addition", "phop", "igsm", "copying", "counting")
-DATA_SOURCES = ("dataset_name", "build_dataset")
-RESULTS_FILE = "results.json"  # written last: its presence marks a finished run  # a flag naming one replaces the config file's choice
+DATA_SOURCES = ("dataset_name", "build_dataset")  # a flag naming one replaces the config file's choice
+RESULTS_FILE = "results.json"  # written once the model is saved: its presence marks a finished run
 
 
 @dataclass
@@ -100,7 +101,7 @@ def parse(default_config: str | Path | None, argv: list[str] | None = None, *, t
         training_args = apply_method(training_args, script_args.method, given=parser.given)
         if "output_dir" not in parser.given:
             name = task or (Path(default_config).parent.name if default_config else _data_name(script_args))
-            if parser.config_path is not None and default_config is not None and parser.config_path.stem != "demo":
+            if parser.config_path is not None and parser.config_path.stem != "demo":
                 name += f"-{parser.config_path.stem}"  # recipes/phop/iso_flop.yaml → outputs/phop-iso_flop-<method>
             training_args = dataclasses.replace(training_args, output_dir=f"outputs/{name}-{script_args.method}")
         finished = Path(training_args.output_dir) / RESULTS_FILE
@@ -208,7 +209,8 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         **train_result.metrics,
         "failed_checkpoint_pushes": [asdict(failure) for failure in trainer.failed_pushes],
     }
-    if trainer.is_world_process_zero():  # before the push, so it is published too
+    trainer.save_model()
+    if trainer.is_world_process_zero():  # after the model (it marks a finished run), before the push (published too)
         (Path(training_args.output_dir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     pushed = None
     if token:
@@ -220,8 +222,6 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
             pushed = trainer.push_to_hub(dataset=script_args.dataset_name if on_hub else None,
                                          dataset_args=script_args.dataset_config,
                                          dataset_revision=script_args.dataset_revision)  # fmt: skip
-    else:
-        trainer.save_model()
     if trainer.is_world_process_zero():
         print(summary(results, training_args.output_dir, training_args.num_pause_tokens,
                       pushed.repo_url if pushed else None))  # fmt: skip
