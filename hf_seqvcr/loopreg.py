@@ -67,8 +67,10 @@ def weight_groups(layer: nn.Module, *, include_norms: bool = False) -> list[str]
 
 
 def _mean_adjacent_block_cosine(weights: Sequence[torch.Tensor], block: int) -> torch.Tensor:
-    """R_G: layer l against layer l+k for every l < L−k, which is every (ik+j, (i+1)k+j) pair."""
-    flat = [weight.reshape(-1) for weight in weights]
+    """R_G: layer l against layer l+k for every l < L−k, which is every (ik+j, (i+1)k+j) pair.
+
+    In fp32 at least: near 1, `1 − cos` of bf16 weights would be mostly rounding."""
+    flat = [weight.reshape(-1).to(torch.promote_types(weight.dtype, torch.float32)) for weight in weights]
     pairs = [(flat[first], flat[first + block]) for first in range(len(flat) - block)]
     return torch.stack([F.cosine_similarity(a, b, dim=0) for a, b in pairs]).mean()
 

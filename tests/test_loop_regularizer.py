@@ -170,3 +170,11 @@ def test_config_rejects_bad_settings_with_the_field_name(tmp_path, overrides, me
 
     with pytest.raises(ValueError, match=message):
         SeqVCRConfig(output_dir=str(tmp_path), report_to=[], **overrides)
+
+
+def test_bf16_weights_are_compared_in_fp32():
+    model = llama(layers=4).to(torch.bfloat16)
+    out = loop_regularizer(model, block=2, lambda_reg=1.0)
+    reference = loop_regularizer(model.float(), block=2, lambda_reg=1.0)
+    assert out.loss.dtype == torch.float32
+    torch.testing.assert_close(out.loss, reference.loss)
