@@ -34,7 +34,7 @@ from .parser import SeqVCRParser
 logger = logging.getLogger(__name__)
 
 DATA_SOURCES = ("dataset_name", "build_dataset")  # a flag naming one replaces the config file's choice
-RESULTS_FILE = "results.json"  # written once the model is saved: its presence marks a finished run
+RESULTS_FILE = "results.json"  # written once training and scoring are done: it marks a finished run
 
 
 @dataclass
@@ -209,8 +209,9 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         **train_result.metrics,
         "failed_checkpoint_pushes": [asdict(failure) for failure in trainer.failed_pushes],
     }
-    trainer.save_model()
-    if trainer.is_world_process_zero():  # after the model (it marks a finished run), before the push (published too)
+    if not token:  # with a push, `push_to_hub` saves the model (calling `save_model` here would push twice)
+        trainer.save_model()
+    if trainer.is_world_process_zero():  # after the local save, before the push (so it is published too)
         (Path(training_args.output_dir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     pushed = None
     if token:
