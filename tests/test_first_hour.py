@@ -35,7 +35,7 @@ def make_recipe(target: str) -> list[str]:
 def test_make_demo_runs_offline_from_a_bare_copy(tmp_path):
     project = bare_copy(tmp_path / "hf-seqvcr")
     assert not (project.parent / "shared").exists()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(project), "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1"}
     run = subprocess.run(make_recipe("demo"), cwd=project, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
     assert "exact match" in run.stdout
