@@ -18,7 +18,7 @@ from pathlib import Path
 from datasets import DatasetDict
 from transformers import set_seed
 
-from data_builders import BUILDERS
+from data_builders import BUILDERS, is_hub_dataset, load_task_dataset
 
 from ..callbacks import EntropyCallback
 from ..config import SeqVCRConfig
@@ -87,20 +87,20 @@ class ScriptArguments:
                 raise ValueError(f"`--{name}` must be >= 1, got {getattr(self, name)}.")
 
 
-def parse(default_config: str | Path | None, argv: list[str] | None = None, *, task: str | None = None):
+def parse(default_config: str | Path | None, argv: list[str] | None = None):
     """Script, model and training arguments: `default_config` unless `--config` names another, flags override.
 
     Everything a run decides from its arguments is settled here, before any data or model work: the method's
     regularizer and pauses, the default `outputs/<task>[-<config>]-<method>` directory (a config other than the
-    demo adds its name), and the refusal to replace a finished run. `task` names the default directory (default: the recipe folder of `default_config`, else the
-    data source).
+    demo adds its name; the task is the recipe folder of `default_config`, else the data source), and the refusal
+    to replace a finished run.
     """
     parser = SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig), alternatives=[DATA_SOURCES])
     try:
         script_args, model_args, training_args = parser.parse_args_and_config(argv, default_config=default_config)
         training_args = apply_method(training_args, script_args.method, given=parser.given)
         if "output_dir" not in parser.given:
-            name = task or (Path(default_config).parent.name if default_config else _data_name(script_args))
+            name = Path(default_config).parent.name if default_config else _data_name(script_args)
             if parser.config_path is not None and parser.config_path.stem != "demo":
                 name += f"-{parser.config_path.stem}"  # recipes/phop/iso_flop.yaml → outputs/phop-iso_flop-<method>
             training_args = dataclasses.replace(training_args, output_dir=f"outputs/{name}-{script_args.method}")
@@ -128,8 +128,6 @@ def _data_name(script_args: ScriptArguments) -> str:
 
 
 def load_data(script_args: ScriptArguments, output_dir: str) -> DatasetDict:
-    from data_builders import load_task_dataset
-
     if script_args.dataset_name is not None:
         return load_task_dataset(script_args.dataset_name, script_args.dataset_config, script_args.dataset_revision)
     target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
@@ -215,8 +213,6 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         (Path(training_args.output_dir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     pushed = None
     if token:
-        from data_builders import is_hub_dataset
-
         on_hub = script_args.dataset_name is not None and is_hub_dataset(script_args.dataset_name)
         with publish_errors(training_args.hub_model_id, token, local_path=training_args.output_dir):
             # saves, writes the card from the logged test scores, uploads; every rank must call it
