@@ -86,7 +86,7 @@ def write_config(args: argparse.Namespace, data: Path) -> Path:
         dataset_name=str(data), model_config=args.preset, seed=args.seed, data_seed=args.seed,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64, learning_rate=args.lr,
         warmup_steps=0.1, seqvcr_lambda_var=1.0, seqvcr_lambda_cov=0.004, seqvcr_proj_dim=args.proj_dim,
-        num_pause_tokens=2, eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none",
+        eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none",
         disable_tqdm=True, bf16=args.gpu,
     )  # fmt: skip
     if args.steps is not None:

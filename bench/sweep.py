@@ -5,8 +5,9 @@ exact-match evaluation on the validation split every `eval_steps`, then scores t
 (exact match, digit and per-position accuracy, every row kept for the paired bootstrap) and measures the per-layer
 matrix entropy (`hf_seqvcr.entropy.layerwise_entropy`, answer tokens). One directory and one `result.json` per run:
 a run whose result.json exists is skipped, a run that was interrupted is wiped and restarted, so the sweep can
-run over several sittings; `touch <root>/STOP` ends a sweep cleanly after the run in progress. Only one sweep may
-run on a root at a time (lock file): one training at a time.
+run over several sittings; `touch <root>/STOP` ends a sweep cleanly after the run in progress. Several `run`
+processes may share a root (one per core): each run and each data build is locked, so a worker takes the next run
+nobody holds. Runs already collected into bench/sweep_results/ are not run again.
 
 Seeds: run seed s builds its data with the builder's `--seed s` and trains with `--seed s` (and `data_seed s`):
 data draw, initial weights and batch order vary together, as in the lead ("--seed 1" varied both) and
@@ -127,7 +128,7 @@ class Run:
 
 # ---------------------------------------------------------------------------------------------------------- plans
 HEADLINE_METHODS = ("vanilla", "pause", "seqvcr", "seqvcr_pause")
-ALL_METHODS = ("vanilla", "cot", "pause", "seqvcr", "seqvcr_pause")
+CONTRAST = ("vanilla", "seqvcr_pause")  # off the headline cell, CPU hours allow the two arms that bound the effect
 SEEDS = (0, 1, 2)
 
 
@@ -158,22 +159,20 @@ LAMBDA_VARIANTS = ((0.1, 0.5), (1.0, 0.04), (3.0, 0.004))  # besides the default
 
 
 def plan_lambda() -> list[Run]:
-    """A small λ sweep for Seq-VCR on the headline setting, so a bad λ cannot decide the verdict (a robustness
-    check, reported beside the default-λ headline, not a replacement for it)."""
-    return _seed_major([Run("mul2", m, s, lambdas=lam) for s in SEEDS for lam in LAMBDA_VARIANTS
-                        for m in SEQVCR_METHODS])  # fmt: skip
+    """A small λ sweep for Seq-VCR + Pause (the headline arm) on the headline setting, so a bad λ cannot decide the
+    verdict (a robustness check, reported beside the default-λ headline, not a replacement for it)."""
+    return _seed_major([Run("mul2", "seqvcr_pause", s, lambdas=lam) for s in SEEDS for lam in LAMBDA_VARIANTS])
 
 
 def plan_depth() -> list[Run]:
-    """2×2 at depth 2, 4 and 6 (d=128), all five methods (depth 4 without CoT is the headline)."""
-    runs = [Run("mul2", m, s, layers=n) for s in SEEDS for n in (2, 6) for m in ALL_METHODS]
-    return _seed_major(runs + [Run("mul2", "cot", s) for s in SEEDS])
+    """2×2 at depth 2 and 6 (d=128; depth 4 is the headline): vanilla vs Seq-VCR + Pause."""
+    return _seed_major([Run("mul2", m, s, layers=n) for s in SEEDS for n in (2, 6) for m in CONTRAST])
 
 
 def plan_tasks() -> list[Run]:
-    """Harder tasks at depth 4, all five methods: 3×3 multiplication, expressions with 2–4 operators, LIS."""
+    """Other tasks at depth 4: 3×3 multiplication, expressions with 2–4 operators, LIS; vanilla vs Seq-VCR + Pause."""
     tasks = ("mul3", "arith2", "arith3", "arith4", "lis")
-    return _seed_major([Run(t, m, s) for s in SEEDS for t in tasks for m in ALL_METHODS])
+    return _seed_major([Run(t, m, s) for s in SEEDS for t in tasks for m in CONTRAST])
 
 
 def plan_gpu() -> list[Run]:
@@ -201,8 +200,10 @@ PLANS = {
     "smoke": plan_smoke,
 }
 # The order the background sweep runs in: one seed of the quick control (the learning test waits for it) and of the
-# headline, then their other seeds, then the wider grid.
-QUEUE = ("quick:0", "headline:0", "quick", "headline", "lr", "lambda", "depth", "tasks")
+# headline, then their other seeds, the learning rate, then the wider grid seed by seed (a sweep cut short still
+# covers every cell of it once).
+QUEUE = ("quick:0", "headline:0", "quick", "headline", "lr", *(f"{plan}:{seed}" for seed in SEEDS
+                                                               for plan in ("lambda", "depth", "tasks")))
 
 
 def resolve_plans(names: list[str]) -> list[Run]:
@@ -224,7 +225,7 @@ def resolve_plans(names: list[str]) -> list[Run]:
 def model_config(run: Run, root: Path) -> str:
     """The recipe's `model_config`: the preset when the shape is one (so 4 × 128 is exactly `tiny`), else a
     GPT-2 config.json of `layers` × `width` written once under <root>/models."""
-    from hf_seqvcr.model_config import SCRATCH_PRESETS
+    from hf_seqvcr.scripts.models import SCRATCH_PRESETS
 
     if run.preset:
         return run.preset
@@ -243,7 +244,10 @@ def dataset(run: Run, root: Path) -> Path:
     task = TASKS[run.task]
     options = [*task.options, f"--train-size={task.train_size}", f"--validation-size={task.eval_size}",
                f"--test-size={task.eval_size}", f"--seed={run.seed}"]  # fmt: skip
-    return build_dataset(task.builder, options, root / "data" / f"{run.task}-seed{run.seed}")
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    with open(root / "data" / ".lock", "w") as lock:  # two workers wanting the same data: one builds, one waits
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_dataset(task.builder, options, root / "data" / f"{run.task}-seed{run.seed}")
 
 
 def recipe_config(run: Run, data: Path, model: str) -> dict:
@@ -253,7 +257,7 @@ def recipe_config(run: Run, data: Path, model: str) -> dict:
         dataset_name=str(data), model_config=model, seed=run.seed, data_seed=run.seed, max_steps=run.steps,
         per_device_train_batch_size=run.batch, per_device_eval_batch_size=64, learning_rate=run.lr,
         warmup_steps=run.warmup, seqvcr_lambda_var=lam_var, seqvcr_lambda_cov=lam_cov, seqvcr_proj_dim=run.proj_dim,
-        num_pause_tokens=2, eval_strategy="steps", eval_steps=run.eval_steps, eval_exact_match=True,
+        eval_strategy="steps", eval_steps=run.eval_steps, eval_exact_match=True,
         max_eval_samples=run.eval_rows, save_strategy="no", logging_steps=run.eval_steps, report_to="none",
         disable_tqdm=True, bf16=run.bf16,
     )  # fmt: skip
@@ -282,7 +286,7 @@ def final_scores(checkpoint: Path, data: Path, rows: int) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from hf_seqvcr.diagnose import load_examples
+    from hf_seqvcr.scripts.diagnose import load_examples
     from hf_seqvcr.entropy import layerwise_entropy
     from hf_seqvcr.evaluation import normalize_answer, predict_answers, score_answers
     from hf_seqvcr.pretrained import load_pretrained
@@ -381,30 +385,44 @@ def command_plan(args: argparse.Namespace) -> None:
     print(f"\n{len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go: ~{hours:.1f} CPU-hours on one core")
 
 
+def claim(run: Run, root: Path):
+    """An open, exclusively locked file for `run`, or None when another worker holds it (released on close/exit)."""
+    (root / ".locks").mkdir(parents=True, exist_ok=True)
+    handle = open(root / ".locks" / run.run_id, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def command_run(args: argparse.Namespace) -> None:
     args.root.mkdir(parents=True, exist_ok=True)
-    lock = open(args.root / ".lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise SystemExit(f"another sweep is running on {args.root} (one training at a time); wait or pass --root")
     runs = resolve_plans(args.plan)
+    collected = set(load_results([COLLECTED]))
     print(f"[{time.strftime('%H:%M:%S')}] pid {os.getpid()}, {len(runs)} runs in {args.root}", flush=True)
     failures = 0
     stop = args.root / "STOP"
     for i, run in enumerate(runs, 1):
-        if (args.root / run.run_id / "result.json").is_file():
+        if run.run_id in collected or (args.root / run.run_id / "result.json").is_file():
             continue
         if stop.exists():
             print(f"[{time.strftime('%H:%M:%S')}] {stop} exists: stopping between runs (delete it to go on)", flush=True)
             break
-        print(f"[{time.strftime('%H:%M:%S')}] ({i}/{len(runs)}) {run.run_id}; load {os.getloadavg()[0]:.1f}", flush=True)
-        try:
-            result = execute(run, args.root, args.threads)
-        except (RuntimeError, OSError, ValueError, KeyError) as error:  # one bad run must not stop a night's sweep
-            failures += 1
-            print(f"FAILED {run.run_id}: {error}", flush=True)
+        if (held := claim(run, args.root)) is None:
             continue
+        with held:
+            if (args.root / run.run_id / "result.json").is_file():  # finished by another worker meanwhile
+                continue
+            print(f"[{time.strftime('%H:%M:%S')}] ({i}/{len(runs)}) {run.run_id}; load {os.getloadavg()[0]:.1f}",
+                  flush=True)  # fmt: skip
+            try:
+                result = execute(run, args.root, args.threads)
+            except (RuntimeError, OSError, ValueError, KeyError) as error:  # one bad run must not stop a night's sweep
+                failures += 1
+                print(f"FAILED {run.run_id}: {error}", flush=True)
+                continue
         f = result["final"]
         print(f"    done in {result['wall_s']:.0f} s wall, {result['cpu_s']:.0f} CPU-s: test exact match "
               f"{f['exact_match']:.1%}, digit accuracy {f['digit_accuracy']:.1%}", flush=True)  # fmt: skip
