@@ -240,14 +240,18 @@ def model_config(run: Run, root: Path) -> str:
     return str(path)
 
 
-def dataset(run: Run, root: Path) -> Path:
+def builder_options(run: Run) -> list[str]:
     task = TASKS[run.task]
-    options = [*task.options, f"--train-size={task.train_size}", f"--validation-size={task.eval_size}",
-               f"--test-size={task.eval_size}", f"--seed={run.seed}"]  # fmt: skip
+    return [*task.options, f"--train-size={task.train_size}", f"--validation-size={task.eval_size}",
+            f"--test-size={task.eval_size}", f"--seed={run.seed}"]  # fmt: skip
+
+
+def dataset(run: Run, root: Path) -> Path:
+    options = builder_options(run)
     (root / "data").mkdir(parents=True, exist_ok=True)
     with open(root / "data" / ".lock", "w") as lock:  # two workers wanting the same data: one builds, one waits
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return build_dataset(task.builder, options, root / "data" / f"{run.task}-seed{run.seed}")
+        return build_dataset(TASKS[run.task].builder, options, root / "data" / f"{run.task}-seed{run.seed}")
 
 
 def recipe_config(run: Run, data: Path, model: str) -> dict:

@@ -85,6 +85,28 @@ class _RunRecords(TrainerCallback):
                            "\n".join(map(str, self.trainer.failed_pushes)))  # fmt: skip
 
 
+def resolve_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: str) -> str | None:
+    """The checkpoint folder `resume_from_checkpoint` names: True or "true" means the last one in `output_dir`.
+
+    Raises a ValueError naming the flag when there is none, so the recipes can check it before any expensive work.
+    """
+    if resume_from_checkpoint in (None, False) or str(resume_from_checkpoint).lower() == "false":
+        return None
+    if resume_from_checkpoint is True or str(resume_from_checkpoint).lower() == "true":
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise ValueError(
+                f"`--resume_from_checkpoint true` resumes from the last checkpoint in `--output_dir`, but {output_dir} "
+                f"holds no {PREFIX_CHECKPOINT_DIR}-<step> folder; pass a checkpoint folder's path, or drop "
+                "`--resume_from_checkpoint` to start from scratch."
+            )
+        return last
+    if not os.path.isdir(resume_from_checkpoint):
+        raise ValueError(f"`--resume_from_checkpoint {resume_from_checkpoint}` is not a folder; pass a checkpoint "
+                         "folder's path, or `true` for the last checkpoint in `--output_dir`.")  # fmt: skip
+    return str(resume_from_checkpoint)
+
+
 class SeqVCRMixin(SaveHook):
     """Adds Seq-VCR to any Trainer subclass: `class MyTrainer(SeqVCRMixin, SomeTrainer)`.
 
@@ -248,27 +270,13 @@ class SeqVCRMixin(SaveHook):
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None):
         """Also takes `resume_from_checkpoint="true"` (the command-line flag's string) for the last checkpoint in
         `output_dir`, and restores the projection head, which checkpoints keep in its own file."""
-        if resume_from_checkpoint is True or (
-            isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() == "true"
-        ):
-            resume_from_checkpoint = self._last_checkpoint()
+        resume_from_checkpoint = resolve_checkpoint(resume_from_checkpoint, self.args.output_dir)
         projector = get_projector(self.model)
         if isinstance(resume_from_checkpoint, str) and projector is not None:
             head = os.path.join(resume_from_checkpoint, PROJECTOR_WEIGHTS_NAME)
             if os.path.isfile(head):  # first: the Trainer's own load leaves parameters its weights lack as they are
                 projector.load_state_dict(load_file(head))
         return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
-
-    def _last_checkpoint(self) -> str:
-        output_dir = self.args.output_dir
-        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-        if last is None:
-            raise ValueError(
-                f"`--resume_from_checkpoint true` resumes from the last checkpoint in `--output_dir`, but {output_dir} "
-                f"holds no {PREFIX_CHECKPOINT_DIR}-<step> folder; pass a checkpoint folder's path, or drop "
-                "`--resume_from_checkpoint` to start from scratch."
-            )
-        return last
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)

@@ -63,6 +63,8 @@ def test_methods_are_the_papers_five_configurations(tmp_path, method, use_seqvcr
         (["--build_dataset", "sorting --length 3"], "must start with a builder"),
         (["--model_name_or_path", "x/y"], "exactly one of `--model_name_or_path`"),
         (["--max_test_samples", "0"], "max_test_samples"),
+        (["--resume_from_checkpoint", "true"], "holds no checkpoint-<step> folder"),  # tmp_path: no checkpoint yet
+        (["--resume_from_checkpoint", "runs/nope"], "`--resume_from_checkpoint runs/nope` is not a folder"),
     ],
 )
 def test_bad_flags_are_reported_before_any_work(tmp_path, capsys, argv, message):
@@ -213,3 +215,9 @@ def test_a_malformed_loop_layout_is_reported_before_any_work(tmp_path, capsys, l
 def test_every_shipped_recipe_config_parses(tmp_path, config):
     script, _, training = parse(config, ["--output_dir", str(tmp_path), "--bf16", "false"])  # bf16 needs a GPU
     assert script.method in METHODS and training.output_dir == str(tmp_path)
+
+
+def test_resume_true_is_checked_before_any_work_and_accepted_with_a_checkpoint(tmp_path):
+    (tmp_path / "checkpoint-3").mkdir()
+    _, _, training = parse(DEMO, ["--resume_from_checkpoint", "true", "--output_dir", str(tmp_path)])
+    assert training.resume_from_checkpoint == "true"  # the trainer resolves it again when it starts

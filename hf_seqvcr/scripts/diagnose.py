@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         plot_lines({f"{r['label']} (EM {100 * r['exact_match']:.1f}%)": r["position_accuracy"] for r in results},
                    xlabel="answer position (character, spaces removed)", ylabel="accuracy", ylim=(-0.02, 1.02),
                    title=f"Accuracy per answer position ({args.split})", path=args.output_dir / "position_accuracy.png")
+    for r in results:
+        scores = f"exact match {100 * r['exact_match']:.1f} %, " if args.accuracy else ""
+        print(f"{r['label']}: {scores}entropy per layer (nats) {' '.join(f'{x:.2f}' for x in r['entropy'])}")
     print(f"wrote {args.output_dir / RESULT_NAME} and the plots in {args.output_dir}")
 
 

@@ -27,7 +27,7 @@ from ..lora import get_lora_model
 from ..methods import METHODS, apply_method, uses_cot
 from ..pause import PauseDataCollator, add_pause_tokens, pause_token_ids
 from ..projection import attach_projector
-from ..trainer import SeqVCRTrainer
+from ..trainer import SeqVCRTrainer, resolve_checkpoint
 from .models import ModelArguments, load_model_and_tokenizer
 from .parser import SeqVCRParser
 
@@ -108,6 +108,7 @@ def parse(default_config: str | Path | None, argv: list[str] | None = None):
         if finished.is_file() and not script_args.overwrite_output_dir:
             raise ValueError(f"--output_dir {training_args.output_dir} holds a finished run ({finished}); pass "
                              "another --output_dir, or --overwrite_output_dir true to replace that run.")  # fmt: skip
+        resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)  # none there: say so now
         if script_args.log_entropy and training_args.eval_strategy == "no":
             raise ValueError("--log_entropy measures at each evaluation; add --eval_strategy steps (or epoch).")
         if training_args.push_to_hub:

@@ -1,0 +1,63 @@
+"""bench/sweep.py end to end on its smoke plan: two workers share a root, every run trains once, a rerun trains
+nothing, and the table and plot read what finished. The sweep is the evidence behind the README's verdict, so a
+change that breaks it must fail here, not in a night's run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SWEEP = Path(__file__).resolve().parents[1] / "bench" / "sweep.py"
+
+
+def sweep(root: Path, *args: str, background: bool = False):
+    command = [sys.executable, str(SWEEP), "--root", str(root), *args]
+    if background:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_smoke_plan_and_a_rerun_trains_nothing(tmp_path):
+    workers = [sweep(tmp_path, "run", "--plan", "smoke", background=True) for _ in range(2)]
+    logs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], logs
+    results = sorted(tmp_path.glob("*/result.json"))
+    assert [path.parent.name.split("-")[2] for path in results] == ["seqvcr_pause", "vanilla"]
+    started = [line for log in logs for line in log.splitlines() if "/2) mul2-" in line]
+    assert len(started) == 2, logs  # each run trained by exactly one worker
+
+    result = json.loads(results[0].read_text())
+    assert result["lambdas"] == [1.0, 0.004] and len(result["correct"]) == 200  # every test row, for the bootstrap
+    assert result["curve"][-1]["step"] == 20 and len(result["entropy"]) == 2  # embeddings + 1 layer
+    assert result["recipe_config"]["seed"] == result["recipe_config"]["data_seed"] == 0
+
+    before = {path: path.stat().st_mtime_ns for path in results}
+    rerun = sweep(tmp_path, "run", "--plan", "smoke")
+    assert "/2)" not in rerun and {path: path.stat().st_mtime_ns for path in results} == before
+
+    table = sweep(tmp_path, "table", "--results", str(tmp_path))
+    assert "| vanilla | 0 |" in table and "| seqvcr_pause | 0 |" in table and "| seqvcr_pause − vanilla |" in table
+    sweep(tmp_path, "plot", "--results", str(tmp_path))
+    assert [p.name for p in (tmp_path / "plots").glob("*.png")] == ["mul2-L1d32h2-lr0.001-s20-b32-w2.png"]
+
+
+def test_the_readme_see_it_config_is_the_sweeps_headline_cell_seed_0():
+    """`make see-it` promises the numbers of seed 0 in bench/RESULTS.md: its YAML must train exactly that run."""
+    import shlex
+
+    import yaml
+
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import TASKS, Run, builder_options, recipe_config
+
+    config = yaml.safe_load((SWEEP.parents[1] / "recipes" / "multiplication" / "small_scale.yaml").read_text())
+    run = Run("mul2", "seqvcr_pause", 0)
+    expected = recipe_config(run, Path("unused"), "tiny")
+    for key in set(expected) - {"dataset_name", "save_strategy", "report_to", "disable_tqdm", "bf16"}:
+        assert config[key] == expected[key], key
+    builder, *words = shlex.split(config["build_dataset"])
+    assert [builder, *(f"{a}={b}" for a, b in zip(words[::2], words[1::2]))] == [TASKS["mul2"].builder,
+                                                                                 *builder_options(run)]
