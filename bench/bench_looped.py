@@ -73,21 +73,10 @@ def load_average() -> str:
 
 def build_data(args: argparse.Namespace, build: str) -> Path:
     """The p-hop data, once; a rerun with the same builder arguments reuses it, other arguments are refused."""
-    from data_builders.phop import main as build_phop
+    from data_builders import build_once
 
-    builder, *options = shlex.split(build)
-    assert builder == "phop", build
-    options += [f"--seed={args.data_seed}"]
-    target = args.output_dir / "dataset"
-    stamp = target / "BUILD_COMMAND"
-    if target.exists():
-        if not stamp.is_file() or stamp.read_text() != shlex.join(options):
-            raise SystemExit(f"{target} holds data built with other options; pass another --output-dir")
-        return target
-    if build_phop([*options, "--output-dir", str(target)]):
-        raise SystemExit("building the dataset failed; see the message above")
-    stamp.write_text(shlex.join(options))
-    return target
+    assert shlex.split(build)[0] == "phop", build
+    return build_once(f"{build} --seed={args.data_seed}", args.output_dir / "dataset")
 
 
 def majority_rate(data: Path) -> tuple[float, str]:

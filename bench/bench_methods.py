@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 from pathlib import Path
 
 import yaml
-from recipe_runs import build_dataset, run_recipe  # bench/ is on sys.path when run as a script
+from data_builders import build_once
+from recipe_runs import run_recipe  # bench/ is on sys.path when run as a script
 
 from hf_seqvcr.methods import METHODS
 
@@ -77,7 +79,7 @@ def build_data(args: argparse.Namespace) -> Path:
     """Build the k×k data once; a rerun with the same options reuses it, other options are refused."""
     options = [f"--digits={args.digits}", f"--train-size={args.train_size}", f"--validation-size={args.eval_size}",
                f"--test-size={args.eval_size}", f"--seed={args.seed}"]  # fmt: skip
-    return build_dataset("multiplication", options, args.output_dir / "dataset")
+    return build_once(shlex.join(["multiplication", *options]), args.output_dir / "dataset")
 
 
 def write_config(args: argparse.Namespace, data: Path) -> Path:

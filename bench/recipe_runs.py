@@ -1,4 +1,4 @@
-"""What bench_methods.py and sweep.py share: build a task's data once, and train one method through the real recipe.
+"""What bench_methods.py and sweep.py share: train one method through the real recipe.
 
 Both run every training in its own process (`python recipes/<task>.py --config … --method …`), so one run cannot
 leak state into the next and what is measured is what a user runs.
@@ -10,37 +10,13 @@ import json
 import os
 import resource
 import shlex
-import shutil
 import subprocess
 import sys
 import time
-from importlib import import_module
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {"multiplication": "multiplication", "arithmetic": "arithmetic", "lis": "lis"}  # builder → recipe
-
-
-def build_dataset(builder: str, options: list[str], target: Path) -> Path:
-    """Build `builder` with `options` into `target` once; a rerun with the same options reuses it, others are refused.
-
-    The build goes to a temporary sibling that is renamed at the end, so an interrupted build leaves no half data.
-    """
-    stamp = target / "BUILD_COMMAND"
-    command = shlex.join([builder, *options])
-    if target.exists():
-        if not stamp.is_file() or stamp.read_text() != command:
-            raise SystemExit(f"{target} holds data built with other options ({stamp.read_text() if stamp.is_file() else '?'}"
-                             f" != {command}); pass another output directory")  # fmt: skip
-        return target
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    if import_module(f"data_builders.{builder}").main([*options, "--output-dir", str(partial)]):
-        raise SystemExit(f"building {command} failed; see the message above")
-    (partial / "BUILD_COMMAND").write_text(command)
-    partial.rename(target)
-    return target
 
 
 def run_recipe(builder: str, config: Path, method: str, output: Path, log: Path, *, threads: int | None = 1,

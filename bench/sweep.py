@@ -28,6 +28,7 @@ import fcntl
 import json
 import math
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -39,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from recipe_runs import ROOT, build_dataset, run_recipe  # bench/ is on sys.path when run as a script
+from data_builders import build_once
+from recipe_runs import ROOT, run_recipe  # bench/ is on sys.path when run as a script
 from sweep_stats import format_mean_std, paired_bootstrap_diff, steps_to
 
 DEFAULT_ROOT = ROOT / "outputs" / "sweep"
@@ -247,11 +249,11 @@ def builder_options(run: Run) -> list[str]:
 
 
 def dataset(run: Run, root: Path) -> Path:
-    options = builder_options(run)
+    invocation = shlex.join([TASKS[run.task].builder, *builder_options(run)])
     (root / "data").mkdir(parents=True, exist_ok=True)
     with open(root / "data" / ".lock", "w") as lock:  # two workers wanting the same data: one builds, one waits
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return build_dataset(TASKS[run.task].builder, options, root / "data" / f"{run.task}-seed{run.seed}")
+        return build_once(invocation, root / "data" / f"{run.task}-seed{run.seed}")
 
 
 def recipe_config(run: Run, data: Path, model: str) -> dict:

@@ -7,6 +7,7 @@ directory laid out like a Hub dataset repo; ``load_task_dataset`` reads such a d
 A new task declares a `cli.BuilderTask` and gets that CLI from `cli.main`; the docstring of ``cli.py`` shows how.
 """
 
+from .build_once import build_once
 from .card import dataset_card
 from .dataset_dir import write_dataset_dir
 from .loading import is_hub_dataset, load_task_dataset
@@ -15,4 +16,4 @@ from .schema import COLUMNS, FEATURES, SPLITS, from_line, to_line
 BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k", "nary_addition", "phop", "igsm", "copying", "counting")
 """The task modules, each with a `TASK` and `main(argv)`: what `--build_dataset` and the CLIs accept."""
 
-__all__ = ["BUILDERS", "COLUMNS", "FEATURES", "SPLITS", "dataset_card", "from_line", "is_hub_dataset", "load_task_dataset", "to_line", "write_dataset_dir"]
+__all__ = ["BUILDERS", "COLUMNS", "FEATURES", "SPLITS", "build_once", "dataset_card", "from_line", "is_hub_dataset", "load_task_dataset", "to_line", "write_dataset_dir"]

@@ -629,3 +629,19 @@ def test_builders_lists_exactly_the_task_modules():
     modules = [info.name for info in pkgutil.iter_modules(data_builders.__path__)]
     tasks = {name for name in modules if hasattr(importlib.import_module(f"data_builders.{name}"), "TASK")}
     assert set(data_builders.BUILDERS) == tasks and len(data_builders.BUILDERS) == len(tasks)
+
+
+def test_build_once_reuses_its_own_build_refuses_another_and_leaves_no_half_build(tmp_path):
+    from data_builders import build_once
+
+    invocation = "multiplication --digits 2 --train-size 20 --validation-size 5 --test-size 5 --seed 3"
+    target = build_once(invocation, tmp_path / "data")
+    files = {p: p.stat().st_mtime_ns for p in target.rglob("*") if p.is_file()}
+    assert len(load_task_dataset(target)["train"]) == 20
+    assert build_once(invocation, target) == target  # the same invocation: reused, nothing rewritten
+    assert {p: p.stat().st_mtime_ns for p in target.rglob("*") if p.is_file()} == files
+    with pytest.raises(ValueError, match="--seed 4"):
+        build_once(invocation.replace("--seed 3", "--seed 4"), target)
+    with pytest.raises(SystemExit):  # the builder's own usage error
+        build_once("multiplication --digits 0", tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

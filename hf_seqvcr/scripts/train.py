@@ -12,13 +12,12 @@ import logging
 import shlex
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from importlib import import_module
 from pathlib import Path
 
 from datasets import DatasetDict
 from transformers import set_seed
 
-from data_builders import BUILDERS, is_hub_dataset, load_task_dataset
+from data_builders import BUILDERS, build_once, is_hub_dataset, load_task_dataset
 
 from ..callbacks import EntropyCallback
 from ..config import SeqVCRConfig
@@ -132,18 +131,10 @@ def load_data(script_args: ScriptArguments, output_dir: str) -> DatasetDict:
     if script_args.dataset_name is not None:
         return load_task_dataset(script_args.dataset_name, script_args.dataset_config, script_args.dataset_revision)
     target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
-    command_file = target / "BUILD_COMMAND"
-    if target.exists():
-        if not command_file.is_file() or command_file.read_text() != script_args.build_dataset:
-            raise ValueError(f"{target} holds data from another build; pass another `--output_dir`, or "
-                             f"`--dataset_name {target}` to train on it.")  # fmt: skip
-    else:
-        builder, *builder_args = shlex.split(script_args.build_dataset)
-        status = import_module(f"data_builders.{builder}").main([*builder_args, "--output-dir", str(target)])
-        if status:
-            raise RuntimeError(f"`--build_dataset {script_args.build_dataset!r}` failed (exit {status}).")
-        command_file.write_text(script_args.build_dataset)
-    return load_task_dataset(target)
+    try:
+        return load_task_dataset(build_once(script_args.build_dataset, target))
+    except ValueError as error:
+        raise ValueError(f"{error}; pass another `--output_dir`, or `--dataset_name {target}` to train on it.") from None
 
 
 def _first(dataset, limit: int | None):
