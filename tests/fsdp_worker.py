@@ -1,7 +1,7 @@
-"""Run by tests/test_fsdp.py under `torchrun --nproc_per_node 2`: SeqVCRTrainer under FSDP2 (accelerate's
-`fully_shard` path, FULL_STATE_DICT) on the CPU over gloo. Trains 2 SGD steps with a checkpoint after each and saves
-the final model into `<dir>/uninterrupted/out`, then resumes a second run from its checkpoint-1 into
-`<dir>/resumed/out`; the test reads the saved files."""
+"""Run by tests/test_fsdp.py under `torchrun --nproc_per_node 2`: SeqVCRTrainer under FSDP2 with the fsdp_config of
+recipes/accelerate_configs/fsdp.yaml (accelerate's `fully_shard` path) on the CPU over gloo. Trains 2 SGD steps with a
+checkpoint after each and saves the final model into `<dir>/uninterrupted/out`, then resumes a second run from its
+checkpoint-1 into `<dir>/resumed/out`; the test reads the saved files."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
 from accelerate.state import PartialState
 from accelerate.utils import DistributedType
 from tiny import addition_splits, sgd_config, tiny_llama
@@ -17,13 +18,13 @@ from tiny import addition_splits, sgd_config, tiny_llama
 from hf_seqvcr import SeqVCRTrainer, add_pause_tokens, build_digit_tokenizer
 
 PAUSES = 2
+SHIPPED = Path(__file__).resolve().parents[1] / "recipes" / "accelerate_configs" / "fsdp.yaml"
 FSDP = dict(
     optim="adamw_torch",  # with state: torch 2.13 cannot load a FULL_STATE_DICT of state-less plain SGD on resume
     learning_rate=1e-2,   # ("Expected device to be set" in torch/distributed/checkpoint/state_dict.py)
     use_cpu=False,  # see force_fsdp_on_cpu
     fsdp=True,
-    fsdp_config={"version": 2, "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"],
-                 "state_dict_type": "FULL_STATE_DICT"},
+    fsdp_config=yaml.safe_load(SHIPPED.read_text())["fsdp_config"],  # the settings users launch with
 )  # fmt: skip
 
 
