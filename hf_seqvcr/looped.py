@@ -28,6 +28,8 @@ from typing import Any
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
+from .compat import use_cache_slot
+
 LAYOUT_KEY = "loop_layout"
 SUPPORTED_MODEL_TYPES = ("gpt2", "llama")
 _LAYER_LIST_NAMES = ("layers", "h")  # LLaMA-style decoders, GPT-2
@@ -91,17 +93,6 @@ def _layer_list_owner(model: nn.Module) -> tuple[nn.Module, str]:
         f"Cannot find the decoder layers of {type(model).__name__}: expected an nn.ModuleList named "
         f"{' or '.join(_LAYER_LIST_NAMES)} on its decoder; use a LLaMA-style or GPT-2 model."
     )
-
-
-def use_cache_slot(layer: nn.Module, index: int) -> None:
-    """Point the layer's attention at cache slot `index`.
-
-    The one place relying on a transformers internal: LLaMA's and GPT-2's attention pass their `layer_idx` to
-    `cache.update` (pinned by tests/test_looped.py::test_attention_picks_cache_slot_by_layer_idx).
-    """
-    for module in layer.modules():
-        if hasattr(module, "layer_idx"):
-            module.layer_idx = index
 
 
 @dataclasses.dataclass(frozen=True)

@@ -140,6 +140,7 @@ def test_only_compat_reaches_for_trainer_and_peft_internals():
         "a rebound save_pretrained": r"\.save_pretrained\s*=",
         "the Trainer's push bookkeeping": r"push_in_progress",
         "a private Trainer override": r"def _(save|save_checkpoint|load_from_checkpoint|push_from_checkpoint)\b",
+        "attention's cache slot": r"\.layer_idx\s*=(?!=)",
     }
     found = [
         f"{path.relative_to(ROOT)}: {what}"

@@ -8,13 +8,13 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache, GPT2Config, LlamaConfig, MistralConfig
 
+from hf_seqvcr.compat import use_cache_slot
 from hf_seqvcr.looped import (
     LoopLayout,
     decoder_layers,
     load_looped,
     loop_model,
     looped_from_config,
-    use_cache_slot,
 )
 
 VOCAB = 48
