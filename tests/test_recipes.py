@@ -73,9 +73,14 @@ def test_bad_flags_are_reported_before_any_work(tmp_path, capsys, argv, message)
     assert message in capsys.readouterr().err
 
 
-def test_unreadable_dataset_path_is_reported(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        main(DEMO, ["--dataset_name", str(tmp_path / "missing"), "--output_dir", str(tmp_path)])
+def test_unusable_data_is_one_message_naming_the_flag_not_a_traceback(tmp_path):
+    with pytest.raises(SystemExit, match="error: --dataset_name: .* does not exist"):
+        main(DEMO, ["--dataset_name", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "a")])
+    build = ["--build_dataset", "multiplication --digits 1 --train-size 8 --validation-size 2 --test-size 2"]
+    with pytest.raises(SystemExit, match="no 'test_n9' split .* pass `--test_split`"):
+        main(DEMO, [*build, "--test_split", "test_n9", "--output_dir", str(tmp_path / "b")])
+    with pytest.raises(SystemExit, match="holds data built by .* pass another `--output_dir`"):
+        main(DEMO, [*build[:1], build[1] + " --seed 5", "--output_dir", str(tmp_path / "b")])
 
 
 def test_builder_errors_stop_the_recipe(tmp_path):

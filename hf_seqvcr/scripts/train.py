@@ -127,14 +127,28 @@ def _data_name(script_args: ScriptArguments) -> str:
     return Path(script_args.dataset_name).name
 
 
+class DataError(Exception):
+    """The data the flags name cannot be used; the message names the flag to change (reported without a traceback)."""
+
+
 def load_data(script_args: ScriptArguments, output_dir: str) -> DatasetDict:
-    if script_args.dataset_name is not None:
-        return load_task_dataset(script_args.dataset_name, script_args.dataset_config, script_args.dataset_revision)
-    target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
+    """The splits `--dataset_name` or `--build_dataset` names, checked against the splits the run needs."""
     try:
-        return load_task_dataset(build_once(script_args.build_dataset, target))
-    except ValueError as error:
-        raise ValueError(f"{error}; pass another `--output_dir`, or `--dataset_name {target}` to train on it.") from None
+        if script_args.dataset_name is not None:
+            data = load_task_dataset(script_args.dataset_name, script_args.dataset_config, script_args.dataset_revision)
+        else:
+            target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
+            try:
+                data = load_task_dataset(build_once(script_args.build_dataset, target))
+            except ValueError as error:
+                raise DataError(f"{error}; pass another `--output_dir`, or `--dataset_name {target}` to train on "
+                                "it.") from None  # fmt: skip
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise DataError(f"--{'dataset_name' if script_args.dataset_name else 'build_dataset'}: {error}") from None
+    for split in ("train", script_args.test_split):
+        if split not in data:
+            raise DataError(f"The dataset has no {split!r} split (splits: {list(data)}); pass `--test_split`.")
+    return data
 
 
 def _first(dataset, limit: int | None):
@@ -150,13 +164,10 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
     token = push_token(training_args.hub_model_id) if training_args.push_to_hub else None
     with training_args.main_process_first(desc="dataset"):  # one process builds it, the others then load it
         data = load_data(script_args, training_args.output_dir)
-    for split in ("train", script_args.test_split):
-        if split not in data:
-            raise ValueError(f"The dataset has no {split!r} split (splits: {list(data)}); pass `--test_split`.")
     eval_dataset = None
     if training_args.eval_strategy != "no":
         if script_args.eval_split not in data:
-            raise ValueError(f"The dataset has no {script_args.eval_split!r} split for evaluation during "
+            raise DataError(f"The dataset has no {script_args.eval_split!r} split for evaluation during "
                              f"training (splits: {list(data)}); pass `--eval_split` or `--eval_strategy no`.")  # fmt: skip
         eval_dataset = _first(data[script_args.eval_split], script_args.max_eval_samples)
     set_seed(training_args.seed)  # the model's initial weights are drawn here, before the Trainer seeds anything
@@ -230,12 +241,12 @@ def summary(results: dict, output_dir: str, num_pause_tokens: int, hub_url: str 
 
 
 def main(default_config: str | Path | None, argv: list[str] | None = None) -> dict:
-    """Parse, run, and turn a Hub failure into one message and exit status 1 (no traceback)."""
+    """Parse, run, and turn unusable data or a Hub failure into one message and exit status 1 (no traceback)."""
     script_args, model_args, training_args = parse(default_config, argv)
     logger.info("script arguments: %s", asdict(script_args))
     try:
         return run(script_args, model_args, training_args)
-    except HubPublishError as error:
+    except (DataError, HubPublishError) as error:
         raise SystemExit(f"error: {error}") from None
 
 
