@@ -22,17 +22,26 @@ demo: setup  ## the main job: train + evaluate on the embedded default, offline,
 	$(BIN)/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml recipes/gsm8k.py
 
 # Vanilla vs Seq-VCR + Pause on recipes/multiplication/small_scale.yaml, one core each (~6 minutes on 2 cores), then
-# their entropy per layer and accuracy per answer position side by side in outputs/see-it.
-SEE_IT := $(BIN)/python recipes/multiplication.py --config recipes/multiplication/small_scale.yaml --method
+# their exact match, entropy per layer and accuracy per answer position side by side in outputs/see-it. Finished
+# arms are kept: a rerun only prints the summary (delete outputs/*small_scale* and outputs/see-it to start over);
+# an interrupted arm resumes from its last checkpoint.
+SEE_IT := outputs/multiplication-small_scale
 see-it: setup  ## see the effect yourself: the small-scale cell where Seq-VCR + Pause beats vanilla
-	mkdir -p outputs; export OMP_NUM_THREADS=1; \
-	$(SEE_IT) vanilla > outputs/see-it-vanilla.log 2>&1 & vanilla=$$!; \
-	$(SEE_IT) seqvcr_pause; status=$$?; \
-	wait $$vanilla && [ $$status = 0 ] || { tail -n 20 outputs/see-it-vanilla.log; exit 1; }
-	tail -n 4 outputs/see-it-vanilla.log
-	$(BIN)/seqvcr-diagnose --checkpoints outputs/multiplication-small_scale-vanilla \
-	    outputs/multiplication-small_scale-seqvcr_pause --dataset outputs/multiplication-small_scale-vanilla/_dataset \
-	    --num-examples 200 --accuracy --output-dir outputs/see-it
+	$(MAKE) -j2 --no-print-directory outputs/see-it/summary.txt
+	cat outputs/see-it/summary.txt
+
+outputs/see-it/summary.txt: $(SEE_IT)-vanilla/results.json $(SEE_IT)-seqvcr_pause/results.json
+	$(BIN)/seqvcr-diagnose --checkpoints $(^D) --dataset $(SEE_IT)-vanilla/_dataset --num-examples 200 --accuracy \
+	    --output-dir $(@D) --overwrite > $@.partial
+	mv $@.partial $@
+
+$(SEE_IT)-%/results.json:
+	@echo "training $* (~5 CPU-minutes; log: $(SEE_IT)-$*.log)"
+	@mkdir -p outputs
+	@OMP_NUM_THREADS=1 $(BIN)/python recipes/multiplication.py --config recipes/multiplication/small_scale.yaml \
+	    --method $* $(if $(wildcard $(SEE_IT)-$*/checkpoint-*),--resume_from_checkpoint true) \
+	    > $(SEE_IT)-$*.log 2>&1 || { tail -n 20 $(SEE_IT)-$*.log; exit 1; }
+	@tail -n 3 $(SEE_IT)-$*.log
 
 test: setup
 	$(BIN)/python -m pytest -q

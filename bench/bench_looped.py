@@ -76,7 +76,10 @@ def build_data(args: argparse.Namespace, build: str) -> Path:
     from data_builders import build_once
 
     assert shlex.split(build)[0] == "phop", build
-    return build_once(f"{build} --seed={args.data_seed}", args.output_dir / "dataset")
+    try:
+        return build_once(f"{build} --seed={args.data_seed}", args.output_dir / "dataset")
+    except FileExistsError as error:
+        raise SystemExit(f"{error}; pass another --output-dir") from None
 
 
 def majority_rate(data: Path) -> tuple[float, str]:

@@ -79,7 +79,10 @@ def build_data(args: argparse.Namespace) -> Path:
     """Build the k×k data once; a rerun with the same options reuses it, other options are refused."""
     options = [f"--digits={args.digits}", f"--train-size={args.train_size}", f"--validation-size={args.eval_size}",
                f"--test-size={args.eval_size}", f"--seed={args.seed}"]  # fmt: skip
-    return build_once(shlex.join(["multiplication", *options]), args.output_dir / "dataset")
+    try:
+        return build_once(shlex.join(["multiplication", *options]), args.output_dir / "dataset")
+    except FileExistsError as error:
+        raise SystemExit(f"{error}; pass another --output-dir") from None
 
 
 def write_config(args: argparse.Namespace, data: Path) -> Path:

@@ -7,7 +7,7 @@ matrix entropy (`hf_seqvcr.entropy.layerwise_entropy`, answer tokens). One direc
 a run whose result.json exists is skipped, a run that was interrupted is wiped and restarted, so the sweep can
 run over several sittings; `touch <root>/STOP` ends a sweep cleanly after the run in progress. Several `run`
 processes may share a root (one per core): each run and each data build is locked, so a worker takes the next run
-nobody holds. Runs already collected into bench/sweep_results/ are not run again.
+nobody holds.
 
 Seeds: run seed s builds its data with the builder's `--seed s` and trains with `--seed s` (and `data_seed s`):
 data draw, initial weights and batch order vary together, as in the lead ("--seed 1" varied both) and
@@ -235,10 +235,12 @@ def model_config(run: Run, root: Path) -> str:
         if (shape["n_layer"], shape["n_embd"], shape["n_head"]) == (run.layers, run.width, run.heads):
             return name
     path = root / "models" / f"L{run.layers}d{run.width}h{run.heads}" / "config.json"
-    if not path.is_file():
+    if not path.is_file():  # written whole, then renamed: a worker reading it never sees half of it
         path.parent.mkdir(parents=True, exist_ok=True)
         config = dict(model_type="gpt2", n_layer=run.layers, n_embd=run.width, n_head=run.heads, n_positions=2048)
-        path.write_text(json.dumps(config, indent=2) + "\n")
+        partial = path.with_name(f"config.json.{os.getpid()}")
+        partial.write_text(json.dumps(config, indent=2) + "\n")
+        os.replace(partial, path)
     return str(path)
 
 
@@ -406,12 +408,11 @@ def claim(run: Run, root: Path):
 def command_run(args: argparse.Namespace) -> None:
     args.root.mkdir(parents=True, exist_ok=True)
     runs = resolve_plans(args.plan)
-    collected = set(load_results([COLLECTED]))
     print(f"[{time.strftime('%H:%M:%S')}] pid {os.getpid()}, {len(runs)} runs in {args.root}", flush=True)
     failures = 0
     stop = args.root / "STOP"
     for i, run in enumerate(runs, 1):
-        if run.run_id in collected or (args.root / run.run_id / "result.json").is_file():
+        if (args.root / run.run_id / "result.json").is_file():
             continue
         if stop.exists():
             print(f"[{time.strftime('%H:%M:%S')}] {stop} exists: stopping between runs (delete it to go on)", flush=True)

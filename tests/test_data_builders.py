@@ -631,7 +631,7 @@ def test_builders_lists_exactly_the_task_modules():
     assert set(data_builders.BUILDERS) == tasks and len(data_builders.BUILDERS) == len(tasks)
 
 
-def test_build_once_reuses_its_own_build_refuses_another_and_leaves_no_half_build(tmp_path):
+def test_build_once_reuses_its_own_build_refuses_another_and_leaves_no_half_build(tmp_path, monkeypatch):
     from data_builders import build_once
 
     invocation = "multiplication --digits 2 --train-size 20 --validation-size 5 --test-size 5 --seed 3"
@@ -640,8 +640,17 @@ def test_build_once_reuses_its_own_build_refuses_another_and_leaves_no_half_buil
     assert len(load_task_dataset(target)["train"]) == 20
     assert build_once(invocation, target) == target  # the same invocation: reused, nothing rewritten
     assert {p: p.stat().st_mtime_ns for p in target.rglob("*") if p.is_file()} == files
-    with pytest.raises(ValueError, match="--seed 4"):
+    with pytest.raises(FileExistsError, match="--seed 4"):
         build_once(invocation.replace("--seed 3", "--seed 4"), target)
-    with pytest.raises(SystemExit):  # the builder's own usage error
-        build_once("multiplication --digits 0", tmp_path / "bad")
-    assert not (tmp_path / "bad").exists()
+
+    def fails_halfway(argv):  # a builder that wrote part of its output, then reported an error
+        output = Path(argv[argv.index("--output-dir") + 1])
+        output.mkdir()
+        (output / "half.parquet").write_text("")
+        return 1
+
+    monkeypatch.setattr(sys.modules["data_builders.build_once"], "import_module",
+                        lambda name: types.SimpleNamespace(main=fails_halfway))  # fmt: skip
+    with pytest.raises(RuntimeError, match="failed"):
+        build_once("multiplication --digits 2", tmp_path / "bad")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # neither bad nor bad.partial

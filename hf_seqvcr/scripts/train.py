@@ -140,7 +140,7 @@ def load_data(script_args: ScriptArguments, output_dir: str) -> DatasetDict:
             target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
             try:
                 data = load_task_dataset(build_once(script_args.build_dataset, target))
-            except ValueError as error:
+            except FileExistsError as error:
                 raise DataError(f"{error}; pass another `--output_dir`, or `--dataset_name {target}` to train on "
                                 "it.") from None  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as error:
