@@ -42,7 +42,7 @@ from pathlib import Path
 import yaml
 from data_builders import build_once
 from recipe_runs import ROOT, run_recipe  # bench/ is on sys.path when run as a script
-from sweep_stats import format_mean_std, paired_bootstrap_diff, steps_to
+from sweep_stats import format_mean_std, paired_bootstrap_diff, spearman, steps_to
 
 DEFAULT_ROOT = ROOT / "outputs" / "sweep"
 COLLECTED = ROOT / "bench" / "sweep_results"
@@ -515,6 +515,30 @@ def command_table(args: argparse.Namespace) -> None:
                   "test rows within each seed; 10,000 resamples; default λ):\n")
             print("| comparison | mean | 95 % CI | seeds | rows per seed |\n|---|---|---|---|---|")
             print("\n".join(rows))
+    print("\n### Collapse vs accuracy across runs\n\nSpearman's ρ between a run's lowest entropy over its layers (embeddings "
+          "left out) and its test exact match, per task and budget (groups of at least 4 runs, any depth, lr or λ):\n")
+    print(collapse_vs_accuracy(results))
+
+
+def collapse_vs_accuracy(results: dict[str, dict]) -> str:
+    """Does collapse track accuracy? Per task, Spearman's ρ between a run's lowest entropy over its layers (the
+    embeddings left out) and its test exact match: over all runs, then within each method, where the regularizer
+    does not decide the entropy by itself."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for result in results.values():
+        task = f"{result['run']['task']}, {result['run']['steps']} steps"
+        groups[(task, "all runs")].append(result)
+        groups[(task, _label(result))].append(result)
+    lines = ["| task | runs | ρ(min entropy, exact match) | min entropy, mean | exact match %, mean |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for (task, label), runs in sorted(groups.items()):
+        if len(runs) < 4:
+            continue
+        low = [min(r["entropy"][1:]) for r in runs]
+        em = [r["final"]["exact_match"] for r in runs]
+        lines.append(f"| {task}, {label} | {len(runs)} | {spearman(low, em):+.2f} | {statistics.fmean(low):.2f} | "
+                     f"{100 * statistics.fmean(em):.1f} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def command_plot(args: argparse.Namespace) -> None:

@@ -69,3 +69,24 @@ def paired_bootstrap_diff(a: Sequence[Sequence[float]], b: Sequence[Sequence[flo
     tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(diff.mean()), float(low), float(high)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson on ranks, ties given their average rank); NaN when either side is
+    constant, since no ordering can then be tracked."""
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"spearman needs two sequences of equal length >= 2, got {len(x)} and {len(y)}")
+
+    def ranks(values: Sequence[float]) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        order = np.argsort(values, kind="stable")
+        ranked = np.empty(len(values))
+        ranked[order] = np.arange(len(values), dtype=float)
+        for value in np.unique(values):  # ties: the mean of the ranks they span
+            ranked[values == value] = ranked[values == value].mean()
+        return ranked
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from sweep_stats import format_mean_std, mean_std, paired_bootstrap_diff, steps_to  # noqa: E402
+from sweep_stats import format_mean_std, mean_std, paired_bootstrap_diff, spearman, steps_to  # noqa: E402
 
 
 def test_mean_std_uses_the_sample_std_and_refuses_to_call_one_value_tight():
@@ -35,6 +35,16 @@ def test_paired_bootstrap_brackets_the_difference_and_sees_pairing():
     assert same == (0.0, 0.0, 0.0)  # identical methods: no spread at all, because rows are paired
     with pytest.raises(ValueError):
         paired_bootstrap_diff([[1, 0]], [[1, 0, 1]])
+
+
+def test_spearman_is_pearson_on_average_ranks():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 400]) == pytest.approx(1.0)  # monotone, not linear: still 1
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties: x ranks (0, 1.5, 1.5, 3), y ranks (0, 1, 2, 3) -> Pearson of those, worked by hand: 0.9487
+    assert spearman([1, 2, 2, 5], [1, 2, 3, 4]) == pytest.approx(3 / 10**0.5, abs=1e-4)
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError):
+        spearman([1], [1])
 
 
 def test_sweep_plans_resolve_to_unique_runs_with_the_method_md_lambdas():
