@@ -547,7 +547,7 @@ def command_plot(args: argparse.Namespace) -> None:
     from matplotlib.figure import Figure
 
     results = load_results(args.results)
-    out = args.root / "plots"
+    out = args.output_dir or args.root / "plots"
     out.mkdir(parents=True, exist_ok=True)
     for setting, cells in _group(results).items():
         fig = Figure(figsize=(13, 4.5), layout="constrained")
@@ -604,6 +604,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         sub.add_argument("--results", nargs="+", type=Path, help=f"folders to read (default: --root and {COLLECTED})")
         if name == "table":
             sub.add_argument("--setting", nargs="+", help="only settings whose name contains one of these")
+        else:
+            sub.add_argument("--output-dir", type=Path, help="where the PNGs go (default: <root>/plots)")
     commands.add_parser("collect")
     args = parser.parse_args(argv)
     if getattr(args, "results", None) is None:
