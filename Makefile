@@ -31,6 +31,7 @@ see-it: setup  ## see the effect yourself: the small-scale cell where Seq-VCR + 
 	cat outputs/see-it/summary.txt
 
 outputs/see-it/summary.txt: $(SEE_IT)-vanilla/results.json $(SEE_IT)-seqvcr_pause/results.json
+	mkdir -p $(@D)
 	$(BIN)/seqvcr-diagnose --checkpoints $(^D) --dataset $(SEE_IT)-vanilla/_dataset --num-examples 200 --accuracy \
 	    --output-dir $(@D) --overwrite > $@.partial
 	mv $@.partial $@
