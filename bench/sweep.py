@@ -515,9 +515,11 @@ def command_table(args: argparse.Namespace) -> None:
                   "test rows within each seed; 10,000 resamples; default λ):\n")
             print("| comparison | mean | 95 % CI | seeds | rows per seed |\n|---|---|---|---|---|")
             print("\n".join(rows))
+    if not (collapse := collapse_vs_accuracy(results)):
+        return
     print("\n### Collapse vs accuracy across runs\n\nSpearman's ρ between a run's lowest entropy over its layers (embeddings "
           "left out) and its test exact match, per task and budget (groups of at least 4 runs, any depth, lr or λ):\n")
-    print(collapse_vs_accuracy(results))
+    print(collapse)
 
 
 def collapse_vs_accuracy(results: dict[str, dict]) -> str:
@@ -538,7 +540,7 @@ def collapse_vs_accuracy(results: dict[str, dict]) -> str:
         em = [r["final"]["exact_match"] for r in runs]
         lines.append(f"| {task}, {label} | {len(runs)} | {spearman(low, em):+.2f} | {statistics.fmean(low):.2f} | "
                      f"{100 * statistics.fmean(em):.1f} |")  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def command_plot(args: argparse.Namespace) -> None:
