@@ -4,7 +4,7 @@
 #   (a) regularizer.md  step-time overhead of Seq-VCR at the paper's shape: GPT-2-small from scratch, bf16 autocast,
 #                       B=32, T=48, d_proj=2048, vanilla vs ours (Gram) vs literal d×d (bench_regularizer.py --gpu)
 #   (b) table.md, curves.png, *.json  4×4 multiplication, GPT-2-small shape from scratch, bf16, vanilla vs
-#                       Seq-VCR + Pause(2), 3,000 steps through the real recipe with the exact-match curve
+#                       Seq-VCR + Pause(2), 1,500 steps through the real recipe with the exact-match curve
 #                       (bench/sweep.py, plan "gpu"; one seed: a first look, not a verdict)
 #   log.txt             everything printed
 #
