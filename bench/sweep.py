@@ -538,7 +538,9 @@ def collapse_vs_accuracy(results: dict[str, dict]) -> str:
             continue
         low = [min(r["entropy"][1:]) for r in runs]
         em = [r["final"]["exact_match"] for r in runs]
-        lines.append(f"| {task}, {label} | {len(runs)} | {spearman(low, em):+.2f} | {statistics.fmean(low):.2f} | "
+        rho = spearman(low, em)
+        shown = "— (one side constant)" if math.isnan(rho) else f"{rho:+.2f}"
+        lines.append(f"| {task}, {label} | {len(runs)} | {shown} | {statistics.fmean(low):.2f} | "
                      f"{100 * statistics.fmean(em):.1f} |")  # fmt: skip
     return "\n".join(lines) if len(lines) > 2 else ""
 
