@@ -132,23 +132,16 @@ class DataError(Exception):
 
 
 def load_data(script_args: ScriptArguments, output_dir: str) -> DatasetDict:
-    """The splits `--dataset_name` or `--build_dataset` names, checked against the splits the run needs."""
+    """The splits `--dataset_name` names, or those `--build_dataset` builds once into `<output_dir>/_dataset`."""
+    target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
     try:
         if script_args.dataset_name is not None:
-            data = load_task_dataset(script_args.dataset_name, script_args.dataset_config, script_args.dataset_revision)
-        else:
-            target = Path(output_dir) / "_dataset"  # a leading "_" keeps it out of the Trainer's Hub uploads
-            try:
-                data = load_task_dataset(build_once(script_args.build_dataset, target))
-            except FileExistsError as error:
-                raise DataError(f"{error}; pass another `--output_dir`, or `--dataset_name {target}` to train on "
-                                "it.") from None  # fmt: skip
+            return load_task_dataset(script_args.dataset_name, script_args.dataset_config, script_args.dataset_revision)
+        return load_task_dataset(build_once(script_args.build_dataset, target))
+    except FileExistsError as error:  # only build_once raises it: another build already fills `target`
+        raise DataError(f"{error}; pass another `--output_dir`, or `--dataset_name {target}` to train on it.") from None
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise DataError(f"--{'dataset_name' if script_args.dataset_name else 'build_dataset'}: {error}") from None
-    for split in ("train", script_args.test_split):
-        if split not in data:
-            raise DataError(f"The dataset has no {split!r} split (splits: {list(data)}); pass `--test_split`.")
-    return data
 
 
 def _first(dataset, limit: int | None):
@@ -164,6 +157,9 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
     token = push_token(training_args.hub_model_id) if training_args.push_to_hub else None
     with training_args.main_process_first(desc="dataset"):  # one process builds it, the others then load it
         data = load_data(script_args, training_args.output_dir)
+    for split in ("train", script_args.test_split):
+        if split not in data:
+            raise DataError(f"The dataset has no {split!r} split (splits: {list(data)}); pass `--test_split`.")
     eval_dataset = None
     if training_args.eval_strategy != "no":
         if script_args.eval_split not in data:
