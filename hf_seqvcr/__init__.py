@@ -6,12 +6,14 @@ Names are imported on first use, so `import hf_seqvcr.losses` (e.g. in a torchru
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "EntropyCallback": "callbacks",
+    "SeqVCRArguments": "config",
     "SeqVCRConfig": "config",
     "layerwise_entropy": "entropy",
     "matrix_entropy": "entropy",
@@ -19,6 +21,8 @@ _EXPORTS = {
     "exact_match_by_length": "evaluation",
     "predict_answers": "evaluation",
     "get_lora_model": "lora",
+    "lora_config": "lora",
+    "with_seqvcr_modules": "lora",
     "LoopRegularizerOutput": "loopreg",
     "loop_regularizer": "loopreg",
     "LoopLayout": "looped",
@@ -36,6 +40,8 @@ _EXPORTS = {
     "restore_pause_settings": "pause",
     "load_pretrained": "pretrained",
     "SeqVCRProjector": "projection",
+    "SeqVCRSFTConfig": "sft_config",
+    "SeqVCRSFTTrainer": "sft_trainer",
     "attach_projector": "projection",
     "get_projector": "projection",
     "build_digit_tokenizer": "tokenizer",
@@ -45,10 +51,17 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+_EXTRAS = {"sft_config": "trl", "sft_trainer": "trl"}  # modules that need an optional extra, by the extra's name
+
+
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'hf_seqvcr' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    module = _EXPORTS[name]
+    extra = _EXTRAS.get(module)
+    if extra is not None and importlib.util.find_spec(extra) is None:
+        raise ImportError(f"`hf_seqvcr.{name}` needs {extra}: `pip install \"hf-seqvcr[{extra}]\"`.")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
 def __dir__() -> list[str]:
@@ -57,10 +70,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .callbacks import EntropyCallback
-    from .config import SeqVCRConfig
+    from .config import SeqVCRArguments, SeqVCRConfig
     from .entropy import layerwise_entropy, matrix_entropy
     from .evaluation import evaluate_exact_match, exact_match_by_length, predict_answers
-    from .lora import get_lora_model
+    from .lora import get_lora_model, lora_config, with_seqvcr_modules
     from .loopreg import LoopRegularizerOutput, loop_regularizer
     from .looped import LoopLayout, load_looped, loop_model, looped_from_config
     from .losses import SeqVCRLossOutput, seq_vcr_loss
@@ -68,5 +81,7 @@ if TYPE_CHECKING:
     from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings
     from .pretrained import load_pretrained
     from .projection import SeqVCRProjector, attach_projector, get_projector
+    from .sft_config import SeqVCRSFTConfig
+    from .sft_trainer import SeqVCRSFTTrainer
     from .tokenizer import build_digit_tokenizer
     from .trainer import SeqVCRMixin, SeqVCRTrainer

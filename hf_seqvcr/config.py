@@ -1,4 +1,9 @@
-"""`SeqVCRConfig`: the Trainer's arguments plus Seq-VCR, pause-token and exact-match evaluation settings."""
+"""`SeqVCRConfig`: the Trainer's arguments plus Seq-VCR, pause-token and exact-match evaluation settings.
+
+The settings themselves live in `SeqVCRArguments`, a dataclass mixin that any `TrainingArguments` subclass can take
+on: `SeqVCRConfig` is it over `TrainingArguments`, `SeqVCRSFTConfig` over TRL's `SFTConfig`, and a config class of
+your own works the same way (`@dataclass class MyConfig(SeqVCRArguments, MyTrainingArguments)`).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ from .projection import ProjectionType
 
 
 @dataclass
-class SeqVCRConfig(TrainingArguments):
-    """Training arguments for `SeqVCRTrainer`. Defaults follow the paper's multiplication setting (METHOD.md §1)."""
+class SeqVCRArguments:
+    """The Seq-VCR, pause-token, loop-regularizer and exact-match fields, to mix into a `TrainingArguments` subclass
+    (list it first: `class MyConfig(SeqVCRArguments, TrainingArguments)`). Only adds fields: every default of the
+    arguments class it joins stays as it was. Defaults follow the paper's multiplication setting (METHOD.md §1).
+    """
 
     use_seqvcr: bool = field(
         default=True,
@@ -105,10 +113,6 @@ class SeqVCRConfig(TrainingArguments):
         default=None,
         metadata={"help": "Generation budget for exact-match evaluation. Default: the longest reference answer."},
     )
-    remove_unused_columns: bool = field(
-        default=False,
-        metadata={"help": "Kept False: the pause collator reads the raw `question`/`answer` columns."},
-    )
 
     def __post_init__(self) -> None:
         if isinstance(self.seqvcr_layers, int):
@@ -151,12 +155,22 @@ class SeqVCRConfig(TrainingArguments):
 
     def _check_choices(self) -> None:
         """Each of our fields with `choices` in its metadata holds one of them (the CLI checks flags, this checks code)."""
-        for spec in dataclasses.fields(SeqVCRConfig):
+        for spec in dataclasses.fields(SeqVCRArguments):
             choices = spec.metadata.get("choices")
-            if spec.name in SeqVCRConfig.__annotations__ and choices and getattr(self, spec.name) not in choices:
+            if choices and getattr(self, spec.name) not in choices:
                 raise ValueError(f"`{spec.name}` must be one of {choices}, got {getattr(self, spec.name)!r}.")
 
     @property
     def gathers_across_processes(self) -> bool:
         """`seqvcr_gather`, defaulting to on when training runs in more than one process."""
         return self.seqvcr_gather if self.seqvcr_gather is not None else self.world_size > 1
+
+
+@dataclass
+class SeqVCRConfig(SeqVCRArguments, TrainingArguments):
+    """Training arguments for `SeqVCRTrainer`: the Trainer's own, plus `SeqVCRArguments`."""
+
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Kept False: the pause collator reads the raw `question`/`answer` columns."},
+    )

@@ -34,7 +34,6 @@ def extract_answer(generated: str, use_cot: bool) -> str:
     return normalize_answer(generated)
 
 
-@torch.no_grad()
 def generate_answers(
     model: PreTrainedModel,
     collator: PauseDataCollator,
@@ -44,23 +43,38 @@ def generate_answers(
     max_new_tokens: int = 32,
     show_progress: bool = False,
 ) -> list[str]:
-    """Greedy continuations of `question <eos> [pauses]`, decoded as generated up to the first eos.
+    """Greedy continuations of `question <eos> [pauses]`, decoded as generated up to the first eos."""
+    prompts = [collator.prompt_ids(q) for q in questions]
+    return generate_continuations(model, collator.tokenizer, prompts, batch_size=batch_size,
+                                  max_new_tokens=max_new_tokens, show_progress=show_progress)  # fmt: skip
+
+
+@torch.no_grad()
+def generate_continuations(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = 32,
+    show_progress: bool = False,
+) -> list[str]:
+    """Greedy continuations of token-id prompts (left-padded, batched, KV cache), decoded up to the first eos.
 
     Special tokens are kept: a `<pause>` the model writes inside its answer is part of what it answered, and
     scoring a cleaned copy would count it as right.
     """
-    tokenizer = collator.tokenizer
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     answers: list[str] = []
-    starts = range(0, len(questions), batch_size)
+    starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="generating", disable=not show_progress):
-        prompts = [collator.prompt_ids(q) for q in questions[start : start + batch_size]]
-        width = max(map(len, prompts))
-        input_ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, prompt in enumerate(prompts):
+        batch = [list(p) for p in prompts[start : start + batch_size]]
+        width = max(map(len, batch))
+        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, prompt in enumerate(batch):
             input_ids[i, width - len(prompt) :] = torch.tensor(prompt)
             attention_mask[i, width - len(prompt) :] = 1
         output = model.generate(

@@ -57,3 +57,11 @@ def apply_method(args: SeqVCRConfig, method: str, *, given: Collection[str] = ()
     chosen = "num_pause_tokens" in given and uses_pauses(method)
     pauses = args.num_pause_tokens if chosen else DEFAULT_PAUSES if uses_pauses(method) else 0
     return dataclasses.replace(args, use_seqvcr=uses_seqvcr(method), num_pause_tokens=pauses)
+
+
+def method_of(use_seqvcr: bool, num_pause_tokens: int) -> str:
+    """The method a run's settings amount to, for a model that does not record one (chain of thought is a property
+    of the data, so it never comes out of the settings alone)."""
+    if use_seqvcr:
+        return "seqvcr_pause" if num_pause_tokens else "seqvcr"
+    return "pause" if num_pause_tokens else "vanilla"

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -16,14 +16,15 @@ from transformers.utils import ModelOutput
 PROJECTOR_ATTRIBUTE = "seqvcr_projector"
 PROJECTOR_WEIGHTS_NAME = f"{PROJECTOR_ATTRIBUTE}.safetensors"  # the head's own file in a checkpoint folder
 PROJECTIONS_KEY = "seqvcr_projections"
+CAPTURE_ATTRIBUTE = "seqvcr_capture"
 ProjectionType = Literal["linear", "mlp"]
 
 
 class SeqVCRProjector(nn.Module):
     """One head per regularized hidden state, kept in fp32 because the statistics are computed in fp32.
 
-    It runs in a forward hook, after the model's forward, so outside the autocast that bf16 mixed precision wraps
-    around that forward. A head cast to bf16 (DeepSpeed bf16, FSDP mixed precision) gets bf16 inputs instead of
+    It runs inside the backbone's forward hook with autocast turned off, so in its own dtype whatever mixed
+    precision the forward runs in. A head cast to bf16 (DeepSpeed bf16, FSDP mixed precision) gets bf16 inputs instead of
     failing on a dtype mismatch; `seq_vcr_loss` then promotes to fp32 for the statistics.
     """
 
@@ -72,15 +73,16 @@ def resolve_layers(model: PreTrainedModel, layers: Sequence[int]) -> list[int]:
 def attach_projector(
     model: PreTrainedModel, layers: Sequence[int], proj_dim: int, proj_type: ProjectionType
 ) -> SeqVCRProjector:
-    """Register the projector as a submodule so the optimizer, DDP, FSDP, peft and checkpoints all see it.
+    """Register the projector as a submodule (so the optimizer, DDP, FSDP, peft and checkpoints all see it) and the
+    hooks that feed it, and return it. Idempotent: an existing projector is returned as it is.
 
-    The projection runs in a forward hook, inside the model's own forward: DDP then finds the projector's
-    parameters in the forward's output graph (no "unused parameter" errors) and FSDP has them unsharded.
-    It runs only in training mode when the caller selects hidden states by index, as `SeqVCRTrainer` does with
-    `output_hidden_states=projector.layers`, and adds `outputs.seqvcr_projections`: one tensor per requested layer,
-    in the order requested (a layer without a head is an error).
+    The hooks sit on the backbone (`model.base_model`), not on the model's own forward, because trainers reach the
+    backbone by other roads: TRL's fused LM head calls it directly and builds neither `hidden_states` nor logits.
+    While the model's `ProjectionCapture` records, every training forward of the backbone that runs with gradients
+    asks for the regularized hidden states, projects them inside that forward (so the graph reaches the backbone
+    whatever the caller does with the outputs) and adds them to the model's output as `seqvcr_projections` (DDP
+    looks for unused parameters from the output). Outside recording nothing changes.
     Attach before wrapping with peft and list `seqvcr_projector` in `modules_to_save`, so it trains.
-    Idempotent: an existing projector is returned as it is.
     """
     existing = get_projector(model)
     if existing is not None:
@@ -89,16 +91,75 @@ def attach_projector(
     projector = SeqVCRProjector(hidden_size, resolve_layers(model, layers), proj_dim, proj_type)
     projector.to(model.get_input_embeddings().weight.device)
     model.add_module(PROJECTOR_ATTRIBUTE, projector)
-    model.register_forward_hook(_project_selected_hidden_states, with_kwargs=True)
+    capture = ProjectionCapture(model)
+    setattr(model, CAPTURE_ATTRIBUTE, capture)  # a plain attribute: not a submodule, never saved
+    model.base_model.register_forward_pre_hook(capture.request_hidden_states, with_kwargs=True)
+    model.base_model.register_forward_hook(capture.project, with_kwargs=True)
+    if model.base_model is not model:
+        model.register_forward_hook(capture.add_to_output)
     return projector
 
 
-def _project_selected_hidden_states(model: nn.Module, args: tuple, kwargs: dict, output: ModelOutput):
-    layers = kwargs.get("output_hidden_states")
-    if model.training and isinstance(layers, list):
-        projections = getattr(model, PROJECTOR_ATTRIBUTE)(output.hidden_states, layers)
-        output = _with_projections_field(type(output))(**output, **{PROJECTIONS_KEY: projections})
-    return output
+@dataclasses.dataclass
+class CapturedForward:
+    """One backbone forward seen while recording: a projection per regularized layer, with its graph, and the
+    attention mask the forward was given (None without one)."""
+
+    projections: list[torch.Tensor]
+    attention_mask: torch.Tensor | None
+
+
+class ProjectionCapture:
+    """What the projection hooks of one model saw during `recording()`: the training forwards that ran with
+    gradients, and how many ran without (a parent trainer recomputing its outputs under `no_grad`)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._owner = model  # the head is looked up on it at each call: peft swaps in its trainable copy
+        self._recording = False
+        self.forwards: list[CapturedForward] = []
+        self.forwards_without_grad = 0
+
+    @contextmanager
+    def recording(self) -> Iterator[ProjectionCapture]:
+        self.forwards, self.forwards_without_grad, self._recording = [], 0, True
+        try:
+            yield self
+        finally:
+            self._recording = False
+
+    def _head(self) -> nn.Module:
+        return getattr(self._owner, PROJECTOR_ATTRIBUTE)
+
+    def request_hidden_states(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        """Adds the regularized layers to the forward's `output_hidden_states` (kept as is when it asks for all)."""
+        requested = kwargs.get("output_hidden_states")
+        if not (self._recording and module.training) or requested is True:
+            return None
+        layers = _unwrapped(self._head()).layers
+        selected = sorted({*layers, *(requested if isinstance(requested, list | tuple) else [])})
+        return args, {**kwargs, "output_hidden_states": selected}
+
+    def project(self, module: nn.Module, args: tuple, kwargs: dict, output: ModelOutput) -> None:
+        if not (self._recording and module.training):
+            return
+        if not torch.is_grad_enabled():
+            self.forwards_without_grad += 1
+            return
+        hidden_states = output.hidden_states
+        # The head runs in its own dtype (fp32), outside the autocast that mixed precision wraps around the forward.
+        with torch.autocast(hidden_states[-1].device.type, enabled=False):
+            projections = self._head()(hidden_states)
+        self.forwards.append(CapturedForward(projections, kwargs.get("attention_mask")))
+
+    def add_to_output(self, module: nn.Module, args: tuple, output: Any) -> Any:
+        if not (self._recording and self.forwards and isinstance(output, ModelOutput)):
+            return None
+        return _with_projections_field(type(output))(**output, **{PROJECTIONS_KEY: self.forwards[-1].projections})
+
+
+def _unwrapped(module: nn.Module) -> nn.Module:
+    """The projector itself behind peft's `modules_to_save` wrapper, which does not forward attribute lookups."""
+    return getattr(module, "original_module", module)
 
 
 @functools.cache
@@ -113,6 +174,11 @@ def _with_projections_field(output_type: type[ModelOutput]) -> type[ModelOutput]
 def get_projector(model: nn.Module) -> SeqVCRProjector | None:
     """The projector of a model, also through peft's wrappers (they forward attribute lookups)."""
     return getattr(model, PROJECTOR_ATTRIBUTE, None)
+
+
+def get_capture(model: nn.Module) -> ProjectionCapture | None:
+    """The capture `attach_projector` made for a model, also through peft's wrappers."""
+    return getattr(model, CAPTURE_ATTRIBUTE, None)
 
 
 @contextmanager

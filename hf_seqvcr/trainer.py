@@ -20,21 +20,24 @@ from transformers import Trainer, TrainerCallback, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from .compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga, saving_embedding_layers
-from .config import SeqVCRConfig
+from .config import SeqVCRArguments
 from .distributed import global_seq_vcr_loss
-from .evaluation import load_metric, normalize_answer, predict_answers
+from .evaluation import Scores, load_metric, normalize_answer, predict_answers
 from .looped import LAYOUT_KEY, LoopLayout
+from .lora import with_seqvcr_modules
 from .loopreg import LoopRegularizerOutput, loop_regularizer
 from .losses import SeqVCRLossOutput, seq_vcr_loss
-from .methods import METHODS
+from .methods import method_of
 from .model_card import final_metrics, framework_versions, render_model_card
-from .pause import PauseDataCollator, pause_token_strings, position_mask
+from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, pause_token_strings, position_mask
 from .projection import (
-    PROJECTIONS_KEY,
     PROJECTOR_ATTRIBUTE,
     PROJECTOR_WEIGHTS_NAME,
+    CapturedForward,
+    ProjectionCapture,
     attach_projector,
     detached_projector,
+    get_capture,
     get_projector,
 )
 
@@ -107,39 +110,108 @@ def resolve_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: st
     return str(resume_from_checkpoint)
 
 
-class SeqVCRMixin(SaveHook):
-    """Adds Seq-VCR to any Trainer subclass: `class MyTrainer(SeqVCRMixin, SomeTrainer)`.
+def _ensure_pause_tokens(model, tokenizer, args: SeqVCRArguments) -> None:
+    """Add the pause tokens `num_pause_tokens` asks for when the tokenizer has none (shared or distinct) and grow the
+    model's embeddings, so the count is the one switch; a model peft already wraps cannot grow, so it must bring them."""
+    try:
+        pause_token_ids(tokenizer, args.num_pause_tokens)
+        return
+    except ValueError:
+        pass
+    if is_peft_model(model) or not hasattr(model, "resize_token_embeddings"):
+        raise ValueError(f"The tokenizer has no pause tokens for num_pause_tokens={args.num_pause_tokens} and the model "
+                         "cannot grow its embeddings here (it is already wrapped): call `hf_seqvcr.add_pause_tokens("
+                         "tokenizer, model, num=...)` before wrapping it, or pass the unwrapped model with "
+                         "`peft_config`.")  # fmt: skip
+    add_pause_tokens(tokenizer, model, args.num_pause_tokens, distinct=args.distinct_pause_embeddings)
 
-    Overrides only what the method needs: `compute_loss` (regularizer on selected hidden states), `log` (its parts),
-    `evaluate` (exact match by generation), `train` (resume restores the projection head), saving (the head stays
-    out of the saved weights; compat.py) and the Hub push (`create_model_card`: our card; `init_hf_repo`: the
-    `hub_revision` branch). Checkpoint pushes that failed in the background are listed in `failed_pushes`
-    after training.
+
+def _attach_projector(model: nn.Module, args: SeqVCRArguments) -> None:
+    if get_projector(model) is None and is_peft_model(model):
+        raise ValueError(
+            "The model is already wrapped by peft but has no Seq-VCR projection head, so the head would not be saved. "
+            "Pass the base model with `peft_config=` (TRL), or call `hf_seqvcr.attach_projector(model, ...)` before "
+            f"`get_peft_model` and add '{PROJECTOR_ATTRIBUTE}' to `LoraConfig(modules_to_save=...)`."
+        )
+    attach_projector(model, args.seqvcr_layers, args.seqvcr_proj_dim, args.seqvcr_proj_type)
+
+
+def _check_trains(model: nn.Module, what: str, module: nn.Module | None, name: str) -> None:
+    """Checked once the parent trainer has wrapped the model (TRL applies `peft_config` inside its constructor)."""
+    if module is not None and not any(p.requires_grad for p in module.parameters()):
+        raise ValueError(f"{what} is frozen, so it would never train; with peft, add '{name}' to "
+                         "`LoraConfig(modules_to_save=...)` (a `peft_config` given to the trainer gets it added).")  # fmt: skip
+
+
+def _check_pause_rows_train(model: nn.Module, pause_ids: Sequence[int]) -> None:
+    """Under peft the pause rows train only as `trainable_token_indices` (or with the whole embedding matrix)."""
+    embeddings = model.get_input_embeddings()
+    if any(p.requires_grad for p in embeddings.parameters()):
+        trained = getattr(embeddings, "token_adapter", None)
+        indices = set(pause_ids) if trained is None else {
+            i for layer in trained.token_indices.values() for i in layer}  # fmt: skip
+        if set(pause_ids) <= indices:
+            return
+    raise ValueError(f"The pause tokens' embedding rows {sorted(set(pause_ids))} are frozen under peft; add them to "
+                     "`LoraConfig(trainable_token_indices=...)` (a `peft_config` given to the trainer gets them "
+                     "added), or wrap with `hf_seqvcr.get_lora_model`.")  # fmt: skip
+
+
+class SeqVCRMixin(SaveHook):
+    """Adds Seq-VCR and pause tokens to any Trainer subclass: `class MyTrainer(SeqVCRMixin, SomeTrainer)`.
+
+    `args` is any `TrainingArguments` subclass that carries `SeqVCRArguments`. The regularizer does not depend on
+    what the parent's `compute_loss` does with the model's outputs: the projection hooks capture the regularized
+    layers during whatever forward it runs (a fused LM head, its own forward, gradient checkpointing) and the
+    regularizer is added to the loss it returns; a step in which no forward with gradients was seen stops with an
+    error. With `num_pause_tokens`, missing pause tokens are added to the tokenizer and the model. A collator is only
+    supplied when none is given and the trainer has none of its own (`PauseDataCollator` for `question`/`answer`
+    rows); a user's collator is kept.
+
+    Overrides only what the method needs: `compute_loss`, `log` (its parts, read from the device at logging steps
+    only), `evaluate` (exact match by generation), `train` (resume restores the projection head), saving (the head
+    stays out of the saved weights; compat.py) and the Hub push (`create_model_card`: our card; `init_hf_repo`: the
+    `hub_revision` branch). Checkpoint pushes that failed in the background are listed in `failed_pushes`.
     """
 
-    args: SeqVCRConfig
+    args: SeqVCRArguments
 
-    def __init__(self, model=None, args: SeqVCRConfig | None = None, data_collator=None, train_dataset=None,
+    def __init__(self, model=None, args: SeqVCRArguments | None = None, data_collator=None, train_dataset=None,
                  eval_dataset=None, processing_class=None, **kwargs):  # fmt: skip
-        if not isinstance(args, SeqVCRConfig):
-            raise TypeError(f"`args` must be a SeqVCRConfig, got {type(args).__name__}; build one with "
-                            "`SeqVCRConfig(output_dir=..., ...)`.")  # fmt: skip
+        if not isinstance(args, SeqVCRArguments):
+            raise TypeError(
+                f"`args` must carry the Seq-VCR settings, got {type(args).__name__}; use `SeqVCRConfig` (Trainer), "
+                "`SeqVCRSFTConfig` (TRL's SFTTrainer), or a class of your own that lists `SeqVCRArguments` first: "
+                "`@dataclass class MyConfig(SeqVCRArguments, MyTrainingArguments)`."
+            )
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)  # a processor holds its tokenizer
+        if args.num_pause_tokens and tokenizer is None:
+            raise ValueError("`num_pause_tokens` needs the tokenizer, to add and insert the pause tokens: pass it as "
+                             "`processing_class`.")  # fmt: skip
+        if args.num_pause_tokens:
+            _ensure_pause_tokens(model, tokenizer, args)
         if data_collator is None:
-            if processing_class is None:
-                raise ValueError("Pass the tokenizer as `processing_class` (the pause collator and exact-match "
-                                 "evaluation need it), or pass your own `data_collator`.")  # fmt: skip
-            data_collator = PauseDataCollator(processing_class, num_pause_tokens=args.num_pause_tokens)
-        if isinstance(data_collator, PauseDataCollator):
-            for name, dataset in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
-                for split in dataset.values() if isinstance(dataset, dict) else [dataset]:
-                    if getattr(split, "column_names", None) is not None:
-                        data_collator.check_columns(split.column_names, argument=name)
+            data_collator = self._default_collator(tokenizer, args)
+        eval_dataset_as_given = eval_dataset
+        train_dataset, eval_dataset = self._prepare_seqvcr_data(train_dataset, eval_dataset, tokenizer, data_collator,
+                                                               args)
         if args.use_seqvcr:
             set_seed(args.seed)  # the head's initial weights: the Trainer seeds only after they are drawn
-            self._attach_projector(model, args)
+            _attach_projector(model, args)
+        if kwargs.get("peft_config") is not None:  # TRL's trainers wrap the model themselves
+            pause_ids = pause_token_ids(tokenizer, args.num_pause_tokens) if args.num_pause_tokens else []
+            kwargs["peft_config"] = with_seqvcr_modules(kwargs["peft_config"], pause_ids, args.use_seqvcr)
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
-        self._seqvcr_sums: dict[str, float] = defaultdict(float)
+        self._seqvcr_sums: dict[str, torch.Tensor | int] = {}
+        self._exact_match_warned = False
+        self._seqvcr_tokenizer = tokenizer
+        self._seqvcr_eval_rows = eval_dataset_as_given
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        if args.use_seqvcr:
+            _check_trains(unwrapped, "the Seq-VCR projection head", get_projector(unwrapped), PROJECTOR_ATTRIBUTE)
+        if args.num_pause_tokens and is_peft_model(unwrapped):
+            _check_pause_rows_train(unwrapped, pause_token_ids(tokenizer, args.num_pause_tokens))
         if args.loopreg_lambda > 0:
             if is_peft_model(self.model):
                 raise ValueError("`loopreg_lambda` compares whole layer weights, which LoRA freezes (and splits into "
@@ -149,49 +221,101 @@ class SeqVCRMixin(SaveHook):
         self.failed_pushes: list[FailedPush] = []
         self.add_callback(_RunRecords(self))
 
-    @staticmethod
-    def _attach_projector(model: nn.Module, args: SeqVCRConfig) -> None:
-        projector = get_projector(model)
-        if projector is None:
-            if is_peft_model(model):
-                raise ValueError(
-                    "The model is already wrapped by peft but has no Seq-VCR projection head, so the head would "
-                    "not be saved. Call `hf_seqvcr.attach_projector(model, ...)` before `get_peft_model` and add "
-                    f"'{PROJECTOR_ATTRIBUTE}' to `LoraConfig(modules_to_save=...)`."
-                )
-            projector = attach_projector(model, args.seqvcr_layers, args.seqvcr_proj_dim, args.seqvcr_proj_type)
-        if not any(p.requires_grad for p in projector.parameters()):  # peft's wrapper also keeps a frozen original
-            raise ValueError(f"The Seq-VCR projection head is frozen; with peft, add '{PROJECTOR_ATTRIBUTE}' to "
-                             "`LoraConfig(modules_to_save=...)` so it trains.")  # fmt: skip
+    def _default_collator(self, tokenizer, args: SeqVCRArguments):
+        """The collator when none is given: `PauseDataCollator`, which builds `question <eos> [pauses] answer <eos>`.
+        A parent trainer that builds its own (TRL's) overrides this to return None."""
+        if tokenizer is None:
+            raise ValueError("Pass the tokenizer as `processing_class` (the pause collator and exact-match "
+                             "evaluation need it), or pass your own `data_collator`.")  # fmt: skip
+        return PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens)
+
+    def _prepare_seqvcr_data(self, train_dataset, eval_dataset, tokenizer, data_collator, args):
+        """Check (or, in subclasses, convert) the datasets before the parent trainer sees them."""
+        if isinstance(data_collator, PauseDataCollator):
+            for name, dataset in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
+                for split in dataset.values() if isinstance(dataset, dict) else [dataset]:
+                    if getattr(split, "column_names", None) is not None:
+                        data_collator.check_columns(split.column_names, argument=name)
+        return train_dataset, eval_dataset
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not (model.training and (self.args.use_seqvcr or self.args.loopreg_lambda > 0)):
+        regularized = model.training and self.args.use_seqvcr
+        if not (regularized or (model.training and self.args.loopreg_lambda > 0)):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         # The Trainer divides the returned loss by the accumulation steps unless it is already normalised over the
         # whole accumulated batch; a regularizer is a per-micro-batch value, so it needs that division either way.
         scaled_for_ga = loss_is_scaled_for_ga(self, num_items_in_batch)
         steps = self.current_gradient_accumulation_steps
         per_step = (lambda value: value / steps) if scaled_for_ga else (lambda value: value)  # noqa: E731
-        if self.args.use_seqvcr:
-            projector = get_projector(self.accelerator.unwrap_model(model))
-            inputs = {**inputs, "output_hidden_states": list(projector.layers)}
-        ce, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-        self._seqvcr_sums["ce"] += ce.item() / (1 if scaled_for_ga else steps)
+        capture = get_capture(self.accelerator.unwrap_model(model)) if regularized else None
+        if regularized and capture is None:
+            raise RuntimeError("The model has no Seq-VCR projection hooks: it was replaced after the trainer attached "
+                               "them. Pass the final model to the trainer.")  # fmt: skip
+        with capture.recording() if regularized else nullcontext():
+            result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        # A parent may hand back the loss alone even when asked for the outputs: take what it gives.
+        ce, outputs = result if isinstance(result, tuple) else (result, None)
+        self._add_log("ce", ce.detach() / (1 if scaled_for_ga else steps))
         loss = ce
-        if self.args.use_seqvcr:
-            projections = outputs[PROJECTIONS_KEY]
-            if self._skips_regularizer(projections[0]):
-                parts = None
-                loss = loss + sum(z.sum() for z in projections) * 0.0  # the head stays in the graph (DDP expects it)
-            else:
-                parts = self._regularizer(projections, position_mask(inputs, self.args.seqvcr_positions))
-                loss = loss + per_step(parts.loss)
-            self._record(parts, steps)
+        if regularized:
+            loss = loss + per_step(self._seqvcr_term(capture, inputs, steps))
         if self.args.loopreg_lambda > 0:
             loop = self._loop_regularizer(self.accelerator.unwrap_model(model))
-            self._record_loop(loop, steps)
+            self._add_log("loopreg", loop.loss.detach() / steps)
+            for group, cosine in loop.cosine.items():
+                self._add_log(f"{LOOP_COSINE_PREFIX}{group}", cosine.detach())
+            self._add_log("loop_batches", 1)
             loss = loss + per_step(loop.loss)
         return (loss, outputs) if return_outputs else loss
+
+    def _seqvcr_term(self, capture: ProjectionCapture, inputs: dict, steps: int) -> torch.Tensor:
+        """The regularizer over the forwards the parent ran with gradients (their mean when it ran several)."""
+        if not capture.forwards:
+            raise RuntimeError(
+                "Seq-VCR saw no forward with gradients in this training step"
+                + (f" ({capture.forwards_without_grad} ran under `torch.no_grad()`)" if capture.forwards_without_grad
+                   else "")
+                + ", so the regularizer cannot reach the model. `compute_loss` must run the model's forward (or its "
+                "backbone's) with gradients enabled, in training mode, while `SeqVCRMixin.compute_loss` is on the call "
+                "stack; a trainer that computes its loss elsewhere cannot take the regularizer this way."
+            )  # fmt: skip
+        terms = []
+        for forward in capture.forwards:
+            if not all(z.requires_grad for z in forward.projections):
+                raise RuntimeError("The regularized hidden states carry no gradient (the layers feeding them are all "
+                                   "frozen), so Seq-VCR would only train its own head; unfreeze the backbone or train "
+                                   "an adapter on it (LoRA).")  # fmt: skip
+            if self._skips_regularizer(forward.projections[0]):
+                self._add_log("skipped", 1)  # the head stays in the graph (DDP expects it)
+                terms.append(sum(z.sum() for z in forward.projections) * 0.0)
+                continue
+            parts = self._regularizer(forward.projections, self._position_mask(forward, inputs))
+            self._add_log("seqvcr", parts.loss.detach() / steps)
+            self._add_log("seqvcr_var", parts.variance.detach())
+            self._add_log("seqvcr_cov", parts.covariance.detach())
+            self._add_log("regularized", 1)
+            terms.append(parts.loss)
+        return torch.stack(terms).mean() if len(terms) > 1 else terms[0]
+
+    def _position_mask(self, forward: CapturedForward, inputs: dict) -> torch.Tensor:
+        """The positions `seqvcr_positions` selects in one captured forward, from the mask that forward was given
+        (answer positions: from the batch's `labels`, which the backbone never sees)."""
+        shape = forward.projections[0].shape[:2]
+        if self.args.seqvcr_positions == "answer":
+            mask = position_mask(inputs, "answer")
+        elif forward.attention_mask is not None and forward.attention_mask.dim() == 2:
+            mask = forward.attention_mask.bool()
+        else:
+            mask = torch.ones(shape, dtype=torch.bool, device=forward.projections[0].device)
+        if mask.shape != shape:
+            raise ValueError(f"Seq-VCR's position mask has shape {tuple(mask.shape)} but the forward saw "
+                             f"{tuple(shape)} (batch, positions); use seqvcr_positions='all'.")  # fmt: skip
+        return mask
+
+    def _add_log(self, name: str, value: torch.Tensor | int) -> None:
+        """Sum what a logged value gets from each micro-batch on the device; `log` reads the sums, so a step that
+        does not log makes no host sync."""
+        self._seqvcr_sums[name] = self._seqvcr_sums.get(name, 0) + value
 
     def _loop_regularizer(self, model: nn.Module) -> LoopRegularizerOutput:
         return loop_regularizer(model, block=self.args.loopreg_block, lambda_reg=self.args.loopreg_lambda,
@@ -228,30 +352,13 @@ class SeqVCRMixin(SaveHook):
             *(torch.stack([getattr(p, name) for p in per_layer]).mean() for name in ("loss", "variance", "covariance"))
         )
 
-    def _record(self, parts: SeqVCRLossOutput | None, steps: int) -> None:
-        """Keep what each micro-batch adds to the step's loss, so logged `ce + seqvcr (+ loopreg)` equals the logged
-        `loss`; `parts` is None for a micro-batch the regularizer skipped."""
-        if parts is None:
-            self._seqvcr_sums["skipped"] += 1
-            return
-        self._seqvcr_sums["seqvcr"] += parts.loss.item() / steps
-        self._seqvcr_sums["seqvcr_var"] += parts.variance.item()
-        self._seqvcr_sums["seqvcr_cov"] += parts.covariance.item()
-        self._seqvcr_sums["regularized"] += 1
-
-    def _record_loop(self, loop: LoopRegularizerOutput, steps: int) -> None:
-        self._seqvcr_sums["loopreg"] += loop.loss.item() / steps
-        for group, cosine in loop.cosine.items():
-            self._seqvcr_sums[f"{LOOP_COSINE_PREFIX}{group}"] += cosine.item()
-        self._seqvcr_sums["loop_batches"] += 1
-
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._seqvcr_sums:  # a training log: add the regularizers' parts
             steps = max(self.state.global_step - self._seqvcr_logged_step, 1)
-            keys = ("ce", "seqvcr", "seqvcr_var", "seqvcr_cov", "regularized", "skipped", "loopreg", "loop_batches")
-            keys += tuple(sorted(k for k in self._seqvcr_sums if k.startswith(LOOP_COSINE_PREFIX)))
-            sums = torch.tensor([self._seqvcr_sums[k] for k in keys], device=self.args.device)
-            mean = dict(zip(keys, self.accelerator.reduce(sums, "mean").tolist()))
+            keys = sorted(self._seqvcr_sums)
+            sums = torch.stack([torch.as_tensor(self._seqvcr_sums[k], dtype=torch.float32, device=self.args.device)
+                                for k in keys])  # fmt: skip
+            mean = defaultdict(float, zip(keys, self.accelerator.reduce(sums, "mean").tolist()))
             logs["ce"] = mean["ce"] / steps
             if self.args.use_seqvcr:
                 logs["seqvcr"] = mean["seqvcr"] / steps
@@ -279,10 +386,15 @@ class SeqVCRMixin(SaveHook):
         return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """Also scores exact match by greedy generation (`eval_exact_match`) on the same rows, as given (before any
+        conversion the parent trainer needs)."""
+        rows = self._eval_rows(eval_dataset)
+        if eval_dataset is not None and not isinstance(eval_dataset, str):
+            eval_dataset = self._prepare_seqvcr_data(None, eval_dataset, self._seqvcr_tokenizer, self.data_collator,
+                                                     self.args)[1]
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if self.args.eval_exact_match and dataset is not None and not isinstance(dataset, dict):
-            scores = self.exact_match(dataset)
+        scores = self.exact_match(rows) if self.args.eval_exact_match and rows is not None else None
+        if scores is not None:
             scalars = {f"{metric_key_prefix}_{k}": v for k, v in scores.items() if not isinstance(v, list)}
             self.log(scalars)
             # Lists (accuracy per answer position) go into the state's history only, so trainer_state.json has the
@@ -292,22 +404,38 @@ class SeqVCRMixin(SaveHook):
             metrics.update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()})
         return metrics
 
-    def exact_match(self, dataset) -> dict[str, float | list[float]]:
-        """Batched greedy generation, each process on its own shard of `dataset`, scored on all of it."""
-        collator = self.data_collator
-        if not isinstance(collator, PauseDataCollator):
-            raise ValueError("Exact-match evaluation needs the PauseDataCollator (it builds the prompts); "
-                             "set `eval_exact_match=False` with a custom collator.")  # fmt: skip
+    def _eval_rows(self, eval_dataset):
+        """The evaluation rows as the user gave them; None for a dict of sets (the Trainer evaluates each alone)."""
+        if eval_dataset is None:
+            eval_dataset = self._seqvcr_eval_rows
+        elif isinstance(eval_dataset, str):  # the Trainer names one set of a dict given at construction
+            eval_dataset = self._seqvcr_eval_rows[eval_dataset]
+        return None if eval_dataset is None or isinstance(eval_dataset, dict) else eval_dataset
+
+    def exact_match(self, dataset) -> Scores | None:
+        """Batched greedy generation, each process on its own shard of `dataset`, scored on all of it; None (with one
+        warning) where the rows or the collator give no prompt to generate from."""
         shard = dataset.shard(self.accelerator.num_processes, self.accelerator.process_index, contiguous=True)
-        predictions = predict_answers(
-            self.accelerator.unwrap_model(self.model),
-            collator,
-            shard,
-            batch_size=self.args.per_device_eval_batch_size,
-            max_new_tokens=self.args.eval_max_new_tokens,
-        )
-        pairs = gather_object(list(zip(predictions, (normalize_answer(row["answer"]) for row in shard))))
+        pairs = self._predict_answers(shard)
+        if pairs is None:
+            if not self._exact_match_warned:
+                logger.warning("Exact-match evaluation is off: it needs question/answer rows with the "
+                               "PauseDataCollator (or, with TRL, prompt/completion or conversational rows); set "
+                               "`eval_exact_match=False` to silence this.")  # fmt: skip
+                self._exact_match_warned = True
+            return None
+        pairs = gather_object(pairs)
         return load_metric().compute(predictions=[p for p, _ in pairs], references=[r for _, r in pairs])
+
+    def _predict_answers(self, rows) -> list[tuple[str, str]] | None:
+        """(prediction, reference) per row, both normalised; None when these rows cannot be scored."""
+        collator = self.data_collator
+        if not (isinstance(collator, PauseDataCollator) and set(collator.required_columns) <= set(rows.column_names)):
+            return None
+        predictions = predict_answers(self.accelerator.unwrap_model(self.model), collator, rows,
+                                      batch_size=self.args.per_device_eval_batch_size,
+                                      max_new_tokens=self.args.eval_max_new_tokens)  # fmt: skip
+        return list(zip(predictions, (normalize_answer(row["answer"]) for row in rows)))
 
     @contextmanager
     def _saving_weights(self, output_dir: str, state_dict: dict | None) -> Iterator[dict | None]:
@@ -337,11 +465,8 @@ class SeqVCRMixin(SaveHook):
             save_file(head, os.path.join(output_dir, PROJECTOR_WEIGHTS_NAME))
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
-        """Also check the card can name the method, and create the `hub_revision` branch: the Trainer's uploads
-        need it but never create it (every push would fail with RevisionNotFound)."""
-        if getattr(self.accelerator.unwrap_model(self.model).config, "seqvcr_method", None) not in METHODS:
-            raise ValueError(f"Pushing needs `model.config.seqvcr_method`, the method trained (one of {list(METHODS)}"
-                             "), for the model card; set it before creating the trainer (the recipes do).")  # fmt: skip
+        """Also create the `hub_revision` branch: the Trainer's uploads need it but never create it (every push would
+        fail with RevisionNotFound)."""
         super().init_hf_repo(token, private)
         if self.is_world_process_zero() and self.args.hub_revision:
             token = token if token is not None else self.args.hub_token
@@ -354,7 +479,8 @@ class SeqVCRMixin(SaveHook):
         """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, the pause tokens the collator appends,
         data, final metrics, framework versions and the method's citations.
 
-        The method is `model.config.seqvcr_method`; the metrics are the last logged `eval_*`/`test_*` scores (log
+        The method is `model.config.seqvcr_method` (the recipes record it, including chain of thought), else what the
+        settings amount to (`methods.method_of`); the metrics are the last logged `eval_*`/`test_*` scores (log
         test scores with `trainer.log` before pushing). `dataset` (a Hub dataset id, None for local data),
         `dataset_args` (its config) and `dataset_revision` come through `push_to_hub(**kwargs)`; the Trainer's other
         card arguments (language, tasks, ...) are ignored.
@@ -368,7 +494,8 @@ class SeqVCRMixin(SaveHook):
                         if isinstance(collator, PauseDataCollator)
                         else pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings))
         card = render_model_card(
-            method=model.config.seqvcr_method,
+            method=getattr(model.config, "seqvcr_method", None)
+            or method_of(self.args.use_seqvcr, self.args.num_pause_tokens),
             seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
                             if f.name.startswith("seqvcr_")},
             pause_tokens=pause_tokens,

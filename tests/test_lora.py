@@ -7,7 +7,7 @@ import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file
-from tiny import addition_splits, lora_arguments, sgd_config, tiny_llama
+from tiny import addition_splits, lora_arguments, sgd_config, tiny_llama, tiny_lora
 
 from hf_seqvcr import (
     SeqVCRTrainer,
@@ -17,7 +17,7 @@ from hf_seqvcr import (
     get_projector,
     pause_token_ids,
 )
-from hf_seqvcr.lora import get_lora_model, lora_config
+from hf_seqvcr.lora import get_lora_model, lora_config, with_seqvcr_modules
 
 PAUSES = 2
 TRAINED = ("lora_", "trainable_tokens_delta", "seqvcr_projector.modules_to_save")
@@ -43,7 +43,7 @@ def lora_trainer(tmp_path, rows, *, tied: bool = False, seed: int = 0, **overrid
     args = sgd_config(tmp_path, num_pause_tokens=PAUSES, per_device_train_batch_size=2, **overrides)
     torch.manual_seed(seed)  # head and LoRA initialisation
     attach_projector(model, args.seqvcr_layers, args.seqvcr_proj_dim, args.seqvcr_proj_type)
-    model = get_lora_model(model, lora_arguments(), pause_token_ids(tokenizer, PAUSES), gradient_checkpointing=False)
+    model = get_lora_model(model, tokenizer, tiny_lora())
     return SeqVCRTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
 
 
@@ -141,12 +141,18 @@ def test_head_left_out_of_modules_to_save_is_rejected(tmp_path, rows):
         SeqVCRTrainer(model=model, args=sgd_config(tmp_path), train_dataset=rows, processing_class=tokenizer)
 
 
-def test_lora_config_trains_head_and_pause_rows_and_knows_all_linear():
-    config = lora_config(lora_arguments(lora_target_modules=["all-linear"]), [7, 7, 5], train_projector=True)
+def test_seqvcr_modules_add_head_and_pause_rows_to_any_config_without_changing_it():
+    config = lora_config(target_modules=["all-linear"])
     assert config.target_modules == "all-linear"
-    assert config.modules_to_save == ["seqvcr_projector"] and config.trainable_token_indices == [5, 7]
-    plain = lora_config(lora_arguments(), [], train_projector=False)
+    added = with_seqvcr_modules(config, [7, 7, 5], train_projector=True)
+    assert added.modules_to_save == ["seqvcr_projector"] and added.trainable_token_indices == [5, 7]
+    assert config.modules_to_save is None and config.trainable_token_indices is None  # the caller's config is kept
+    plain = with_seqvcr_modules(config, [], train_projector=False)
     assert plain.modules_to_save is None and plain.trainable_token_indices is None
+    users = LoraConfig(modules_to_save=["lm_head"], trainable_token_indices={"embed_tokens": [3]})
+    merged = with_seqvcr_modules(users, [5], train_projector=True)
+    assert merged.modules_to_save == ["lm_head", "seqvcr_projector"]
+    assert merged.trainable_token_indices == {"embed_tokens": [3, 5]}
 
 
 @pytest.mark.parametrize(

@@ -75,9 +75,9 @@ def test_logged_parts_equal_seq_vcr_loss_on_the_same_batch(tmp_path, tokenizer, 
     batch = trainer.data_collator(list(rows.select(range(4))))
     model.train()
     with torch.no_grad():
-        outputs = model(**batch, output_hidden_states=[1, 2])
-    expected = [seq_vcr_loss(z, batch["attention_mask"], lambda_var=0.7, lambda_cov=0.3)
-                for z in outputs[PROJECTIONS_KEY]]  # fmt: skip
+        outputs = model(**batch, output_hidden_states=True)
+        projections = get_projector(model)(outputs.hidden_states)
+    expected = [seq_vcr_loss(z, batch["attention_mask"], lambda_var=0.7, lambda_cov=0.3) for z in projections]
     trainer.train()
     logged = trainer.state.log_history[0]
     mean = lambda name: torch.stack([getattr(e, name) for e in expected]).mean().item()  # noqa: E731
@@ -169,21 +169,30 @@ def test_a_last_micro_batch_of_one_row_skips_the_regularizer_and_is_counted(tmp_
     assert not torch.equal(heads.heads[2]["heads.0.weight"], heads.heads[1]["heads.0.weight"])  # ... others move it
 
 
-def test_the_forward_projects_exactly_the_requested_layers(tmp_path, tokenizer, rows):
+def test_the_projector_projects_exactly_the_requested_layers(tmp_path, tokenizer, rows):
     model = tiny_gpt2(tokenizer)
     SeqVCRTrainer(model=model, args=config(tmp_path, seqvcr_layers=[1, -1]), train_dataset=rows,
                   processing_class=tokenizer)  # fmt: skip
-    heads = get_projector(model).heads
+    projector = get_projector(model)
+    batch = PauseDataCollator(tokenizer)(list(rows.select(range(2))))
+    with torch.no_grad():
+        hidden = model(**batch, output_hidden_states=True).hidden_states
+        torch.testing.assert_close(projector(hidden, [2]), [projector.heads[1](hidden[2])])
+        torch.testing.assert_close(projector(hidden, [-1, 1]), [projector.heads[1](hidden[2]), projector.heads[0](hidden[1])])
+        with pytest.raises(ValueError, match=r"Hidden state 0 has no Seq-VCR head \(heads for \[1, 2\]\).*seqvcr_layers"):
+            projector(hidden, [0])
+
+
+def test_a_plain_forward_is_untouched_outside_training_steps(tmp_path, tokenizer, rows):
+    model = tiny_gpt2(tokenizer)
     batch = PauseDataCollator(tokenizer)(list(rows.select(range(2))))
     model.train()
-    with torch.no_grad():
-        last_only = model(**batch, output_hidden_states=[2])
-        both_reversed = model(**batch, output_hidden_states=[-1, 1])
-    torch.testing.assert_close(last_only[PROJECTIONS_KEY], [heads[1](last_only.hidden_states[2])])
-    torch.testing.assert_close(both_reversed[PROJECTIONS_KEY],
-                               [heads[1](both_reversed.hidden_states[2]), heads[0](both_reversed.hidden_states[1])])
-    with pytest.raises(ValueError, match=r"Hidden state 0 has no Seq-VCR head \(heads for \[1, 2\]\).*seqvcr_layers"):
-        model(**batch, output_hidden_states=[0])
+    before = model(**batch, use_cache=False)
+    SeqVCRTrainer(model=model, args=config(tmp_path), train_dataset=rows, processing_class=tokenizer)
+    model.train()
+    after = model(**batch, use_cache=False)
+    assert after.keys() == before.keys() and PROJECTIONS_KEY not in after
+    torch.testing.assert_close(after.logits, before.logits, rtol=0, atol=0)
 
 
 def test_no_projection_head_when_regularizer_off(tmp_path, tokenizer, rows):
@@ -267,3 +276,13 @@ def test_rows_without_expected_fields_are_rejected(tmp_path, tokenizer):
 def test_missing_pause_tokens_are_reported(tmp_path, tokenizer, rows):
     with pytest.raises(ValueError, match="add_pause_tokens"):
         PauseDataCollator(tokenizer, num_pause_tokens=2)
+
+
+def test_the_trainer_adds_missing_pause_tokens(tmp_path, tokenizer, rows):
+    """`num_pause_tokens` is the one switch: a tokenizer without pauses gets them, and the model grows to fit."""
+    model = tiny_gpt2(tokenizer)
+    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, num_pause_tokens=2), train_dataset=rows,
+                            processing_class=tokenizer)  # fmt: skip
+    pause = tokenizer.convert_tokens_to_ids("<pause>")
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer) > pause
+    assert trainer.data_collator(list(rows.select(range(2))))["input_ids"].eq(pause).sum() == 4

@@ -12,21 +12,39 @@ from hf_seqvcr import SeqVCRConfig
 from hf_seqvcr.scripts.models import ModelArguments
 
 
-def sgd_config(tmp_path: Path, **overrides) -> SeqVCRConfig:
-    """Plain SGD steps on the CPU over rows in order: updates that tests can compare exactly."""
-    defaults = dict(
+def _sgd_settings(tmp_path: Path) -> dict:
+    return dict(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, learning_rate=0.1, optim="sgd",
         max_steps=1, lr_scheduler_type="constant", report_to=[], save_strategy="no", logging_steps=1,
         use_cpu=True, train_sampling_strategy="sequential", seqvcr_proj_dim=16, disable_tqdm=True,
         eval_exact_match=False,
     )  # fmt: skip
-    return SeqVCRConfig(**{**defaults, **overrides})
+
+
+def sgd_config(tmp_path: Path, **overrides) -> SeqVCRConfig:
+    """Plain SGD steps on the CPU over rows in order: updates that tests can compare exactly."""
+    return SeqVCRConfig(**{**_sgd_settings(tmp_path), **overrides})
+
+
+def sft_config(tmp_path: Path, **overrides):
+    """`sgd_config`'s steps as a `SeqVCRSFTConfig`; TRL's other defaults kept (gradient checkpointing on), bf16 off
+    for the CPU."""
+    from hf_seqvcr import SeqVCRSFTConfig
+
+    return SeqVCRSFTConfig(**{**_sgd_settings(tmp_path), "bf16": False, **overrides})
 
 
 def lora_arguments(**overrides) -> ModelArguments:
     """`--use_peft` with rank 4 and no dropout, for the tiny models (the model name is only recorded)."""
     return ModelArguments(**{"model_name_or_path": "tiny-llama", "use_peft": True, "lora_r": 4, "lora_alpha": 8,
                              "lora_dropout": 0.0, **overrides})  # fmt: skip
+
+
+def tiny_lora():
+    """Rank 4, no dropout: the adapter the tiny models' LoRA tests train."""
+    from hf_seqvcr.lora import lora_config
+
+    return lora_config(r=4, alpha=8, dropout=0.0)
 
 
 def tiny_llama(

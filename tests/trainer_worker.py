@@ -8,37 +8,40 @@ import sys
 from pathlib import Path
 
 import torch
-from tiny import addition_splits, lora_arguments, sgd_config, tiny_llama
+from tiny import addition_splits, sft_config, sgd_config, tiny_llama, tiny_lora
 
-from hf_seqvcr import SeqVCRTrainer, add_pause_tokens, attach_projector, build_digit_tokenizer, pause_token_ids
+from hf_seqvcr import SeqVCRSFTTrainer, SeqVCRTrainer, add_pause_tokens, attach_projector, build_digit_tokenizer
 from hf_seqvcr.lora import get_lora_model
 
 ROWS = 4  # the global batch: 2 per process under torchrun, 4 in the single-process reference
 PAUSES = 2
-# Each setting: (use LoRA, SeqVCRConfig overrides). Seq-VCR on in all; "local" turns the all-gather off.
+# Each setting: (use LoRA, config overrides, TRL's SFTTrainer). Seq-VCR on in all; "local" turns the all-gather off.
 SETTINGS = {
-    "gathered": (False, {}),
-    "local": (False, {"seqvcr_gather": False}),
-    "lora_checkpointed": (True, {"activation_checkpointing": True}),
+    "gathered": (False, {}, False),
+    "local": (False, {"seqvcr_gather": False}, False),
+    "lora_checkpointed": (True, {"activation_checkpointing": True}, False),
+    "sft": (False, {}, True),
 }
 
 
 def one_step_update(output_dir: Path, setting: str, per_device_batch: int) -> dict[str, torch.Tensor]:
     """Parameter change after one unclipped SGD step; λ2 is raised so the covariance term shapes the update."""
-    use_lora, overrides = SETTINGS[setting]
+    use_lora, overrides, sft = SETTINGS[setting]
     tokenizer = build_digit_tokenizer()
     model = tiny_llama(tokenizer)
     torch.manual_seed(0)
     tokenizer, model = add_pause_tokens(tokenizer, model, PAUSES)
-    args = sgd_config(output_dir, per_device_train_batch_size=per_device_batch, num_pause_tokens=PAUSES,
-                      seqvcr_lambda_cov=0.5, max_grad_norm=0.0, **overrides)  # fmt: skip
+    args = (sft_config if sft else sgd_config)(output_dir, per_device_train_batch_size=per_device_batch,
+                                               num_pause_tokens=PAUSES, seqvcr_lambda_cov=0.5, max_grad_norm=0.0,
+                                               **overrides)  # fmt: skip
     attach_projector(model, args.seqvcr_layers, args.seqvcr_proj_dim, args.seqvcr_proj_type)
     model.double()  # float64, so that summing in another order stays far below the compared tolerance
     if use_lora:
-        model = get_lora_model(model, lora_arguments(), pause_token_ids(tokenizer, PAUSES), gradient_checkpointing=True)
+        model = get_lora_model(model, tokenizer, tiny_lora(), gradient_checkpointing=True)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     rows = addition_splits(digits=2, train=ROWS, test=0)[0]  # equal lengths: no padding differs between layouts
-    SeqVCRTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer).train()
+    (SeqVCRSFTTrainer if sft else SeqVCRTrainer)(model=model, args=args, train_dataset=rows,
+                                                 processing_class=tokenizer).train()  # fmt: skip
     return {name: p.detach() - before[name] for name, p in model.named_parameters() if p.requires_grad}
 
 

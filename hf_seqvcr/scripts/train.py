@@ -22,7 +22,7 @@ from data_builders import BUILDERS, build_once, is_hub_dataset, load_task_datase
 from ..callbacks import EntropyCallback
 from ..config import SeqVCRConfig
 from ..hub import HubPublishError, publish_errors, push_token, validate_repo_id
-from ..lora import get_lora_model
+from ..lora import get_lora_model, lora_config
 from ..methods import METHODS, apply_method, uses_cot
 from ..pause import PauseDataCollator, add_pause_tokens, pause_token_ids
 from ..projection import attach_projector
@@ -176,7 +176,9 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         if training_args.use_seqvcr:
             attach_projector(model, training_args.seqvcr_layers, training_args.seqvcr_proj_dim,
                              training_args.seqvcr_proj_type)  # fmt: skip
-        model = get_lora_model(model, model_args, pause_token_ids(tokenizer, training_args.num_pause_tokens),
+        adapter = lora_config(r=model_args.lora_r, alpha=model_args.lora_alpha, dropout=model_args.lora_dropout,
+                              target_modules=model_args.lora_target_modules)  # fmt: skip
+        model = get_lora_model(model, tokenizer, adapter,
                                gradient_checkpointing=bool(training_args.activation_checkpointing))  # fmt: skip
     collator = PauseDataCollator(tokenizer, num_pause_tokens=training_args.num_pause_tokens,
                                  use_cot=uses_cot(script_args.method))  # fmt: skip
