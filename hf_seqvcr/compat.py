@@ -2,7 +2,8 @@
 
 Everything else in hf_seqvcr goes through public hooks (`compute_loss`, `log`, `train`, callbacks, ...). Each
 name here exists because no public hook gives the same thing; when a transformers or peft upgrade changes one,
-tests/test_compat.py (or, for `use_cache_slot`, tests/test_looped.py) fails first and says which.
+tests/test_compat.py fails first and says which. (Looped models rely on one more, `use_cache_slot`, which lives in
+modeling_looped.py: that file is shipped with looped checkpoints and may import nothing from hf_seqvcr.)
 """
 
 from __future__ import annotations
@@ -68,13 +69,3 @@ def saving_embedding_layers(model: nn.Module) -> Iterator[None]:
     finally:
         del model.save_pretrained
 
-
-def use_cache_slot(layer: nn.Module, index: int) -> None:
-    """Point a decoder layer's attention at KV-cache slot `index` (a looped model gives each application its own).
-
-    LLaMA's and GPT-2's attention pass their `layer_idx` to `cache.update`; pinned by
-    tests/test_looped.py::test_attention_picks_cache_slot_by_layer_idx.
-    """
-    for module in layer.modules():
-        if hasattr(module, "layer_idx"):
-            module.layer_idx = index
