@@ -23,6 +23,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 
 LAYOUT_KEY = "loop_layout"
 _LAYER_LIST_NAMES = ("layers", "h")  # LLaMA-style decoders, GPT-2
+SLOT_KWARG = "loop_cache_slot"  # passed to each layer call, taken off again by the layer's own pre-hook
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -87,6 +88,18 @@ def layer_list_owner(model: nn.Module) -> tuple[nn.Module, str]:
     )
 
 
+def _take_cache_slot(layer: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Forward pre-hook of each unique layer: points it at the cache slot its caller passed as `SLOT_KWARG`.
+
+    The slot travels with the call's arguments, so a wrapper that calls the layer again (activation checkpointing
+    recomputes it in backward) gets the same slot, not the one the layer's last application left behind.
+    """
+    slot = kwargs.pop(SLOT_KWARG, None)
+    if slot is not None:  # None: called directly, not as an application of the loop
+        use_cache_slot(layer, slot)
+    return args, kwargs
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerApplication:
     """One effective layer: the unique layer `unique` of `layers`, run with cache slot `index`.
@@ -100,9 +113,7 @@ class LayerApplication:
     index: int
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        layer = self.layers.unique_layer(self.unique)
-        use_cache_slot(layer, self.index)
-        return layer(*args, **kwargs)
+        return self.layers.unique_layer(self.unique)(*args, **kwargs, **{SLOT_KWARG: self.index})
 
 
 class LoopedLayers(nn.ModuleList):
@@ -115,6 +126,7 @@ class LoopedLayers(nn.ModuleList):
         self.applications = [LayerApplication(self, unique, index) for index, unique in enumerate(layout.schedule)]
         for index, layer in enumerate(layers):  # not `extend`: it numbers children by len(self)
             self.add_module(str(index), layer)
+            layer.register_forward_pre_hook(_take_cache_slot, with_kwargs=True)
 
     def unique_layer(self, unique: int) -> nn.Module:
         """The module registered now as unique layer `unique` (a wrapper, if one replaced the layer)."""

@@ -182,7 +182,8 @@ def test_with_hf_seqvcr_imported_plain_auto_loading_gives_the_looped_model(tmp_p
 def test_activation_checkpointing_wraps_every_application(arch):
     """torch's activation checkpointing replaces each layer in its ModuleList by a wrapper; the looped model runs the
     wrapper on every application (it used to keep the bare layers and run the wrappers 0 times), the wrapped layer
-    is recomputed in backward, and the gradients are the unwrapped model's."""
+    is recomputed in backward, with the cache slot of the application recomputed (the cache is on), and the
+    gradients are the unwrapped model's."""
     layout = LoopLayout(block=2, loops=2)
     looped, _ = looped_and_unrolled(arch, layout)
     wrapped = copy.deepcopy(looped)
@@ -195,8 +196,8 @@ def test_activation_checkpointing_wraps_every_application(arch):
         wrapper.register_forward_pre_hook(lambda *_: wrapper_calls.append(1))
         wrapper._checkpoint_wrapped_module.register_forward_pre_hook(lambda *_: layer_calls.append(1))
     ids = prompts()
-    looped(ids, labels=ids).loss.backward()
-    wrapped(ids, labels=ids).loss.backward()
+    looped(ids, labels=ids, use_cache=True).loss.backward()
+    wrapped(ids, labels=ids, use_cache=True).loss.backward()
     assert len(wrapper_calls) == layout.effective_layers
     assert len(layer_calls) == 2 * layout.effective_layers  # forward, and the recomputation in backward
     want = {name.replace("._checkpoint_wrapped_module", ""): p.grad for name, p in wrapped.named_parameters()}
