@@ -244,3 +244,11 @@ def test_load_looped_needs_a_looped_checkpoint(tmp_path):
     AutoModelForCausalLM.from_config(llama_config(2)).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="not a looped checkpoint; load it with AutoModelForCausalLM.from_pretrained"):
         load_looped(tmp_path)
+
+
+def test_the_probe_accepts_a_looped_checkpoint(tmp_path):
+    """Its model type is hf-seqvcr's own (`looped_llama`), which transformers' static name table lacks."""
+    from hf_seqvcr.scripts.probe import load_config
+
+    looped_from_config(llama_config(PLAIN.unique_layers), PLAIN).save_pretrained(tmp_path)
+    assert load_config(str(tmp_path)).loop_layout == {"block": 2, "loops": 3, "prefix": 0, "suffix": 0}
