@@ -8,7 +8,10 @@ unique layers before and after the looped block: `LoopLayout(prefix=4, block=4, 
 Each effective layer application gets its own KV-cache slot, as the definition implies (RELATED_METHODS A.2):
 attention in loop t sees the loop-t keys and values of earlier positions, so `generate()` with the cache matches
 a full forward. The config reports the effective depth at run time (`num_hidden_layers`), so the cache, the
-hidden-state outputs (effective depth + 1 states) and Seq-VCR's layer indices all see every application.
+hidden-state outputs (effective depth + 1 states) and Seq-VCR's layer indices all see every application. Each
+application looks its layer up in the decoder's ModuleList when it runs, so a wrapper installed there (torch's
+activation checkpointing, FSDP) runs on every application, and passes the cache slot with the call, so a
+recomputation in backward uses the same slot.
 
 Checkpoints hold only the unique layers (`model.layers.0 … model.layers.{u-1}`); `config.json` records
 `num_hidden_layers` = the effective depth and `loop_layout`. The model classes and the looping itself live in
@@ -38,6 +41,7 @@ from .modeling_looped import (
 )
 
 SUPPORTED_MODEL_TYPES = tuple(unlooped.config_class.model_type for unlooped in LOOPED_CLASSES)
+EARLIER_CONFIGS = {unlooped.config_class: looped.config_class for unlooped, looped in LOOPED_CLASSES.items()}
 
 for _looped in LOOPED_CLASSES.values():  # the library's own copy of the classes, so no remote code is needed here
     AutoConfig.register(_looped.config_class.model_type, _looped.config_class, exist_ok=True)
@@ -111,4 +115,6 @@ def load_looped(
             f"{repo_or_dir} has no `{LAYOUT_KEY}` in its config.json, so it is not a looped checkpoint; load it "
             "with AutoModelForCausalLM.from_pretrained, or loop it with loop_model."
         )
+    if type(config) in EARLIER_CONFIGS:  # saved before looped models had classes of their own (model_type llama, gpt2)
+        config.__class__ = EARLIER_CONFIGS[type(config)]
     return AutoModelForCausalLM.from_pretrained(repo_or_dir, revision=revision, config=config, **model_kwargs)

@@ -14,7 +14,6 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
 )
 from transformers import AutoModelForCausalLM, DynamicCache, GPT2Config, LlamaConfig, MistralConfig
 
-from hf_seqvcr.modeling_looped import use_cache_slot
 from hf_seqvcr.looped import (
     LoopLayout,
     decoder_layers,
@@ -22,6 +21,7 @@ from hf_seqvcr.looped import (
     loop_model,
     looped_from_config,
 )
+from hf_seqvcr.modeling_looped import use_cache_slot
 
 VOCAB = 48
 TOKEN_IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
@@ -166,6 +166,22 @@ def test_save_and_reload(arch, layout, tmp_path):
     ids = prompts()  # not bit-equal: BLAS rounds differently on the memory-mapped weights' alignment (~1e-17)
     torch.testing.assert_close(reloaded(ids).logits, looped(ids).logits, rtol=0, atol=1e-12)
     assert reloaded.num_parameters() == looped.num_parameters()
+
+
+@pytest.mark.parametrize("arch", CONFIGS)
+def test_a_checkpoint_saved_before_looped_classes_existed_loads_looped(arch, tmp_path):
+    """Earlier versions saved the unlooped model type with `loop_layout` and no code; load_looped still loops it."""
+    looped, _ = looped_and_unrolled(arch, MIDDLE)
+    looped.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("auto_map")
+    config["model_type"] = arch
+    config["architectures"] = [{"llama": "LlamaForCausalLM", "gpt2": "GPT2LMHeadModel"}[arch]]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "modeling_looped.py").unlink()
+    reloaded = load_looped(tmp_path, dtype=torch.float64).eval()
+    ids = prompts()
+    torch.testing.assert_close(reloaded(ids).logits, looped(ids).logits, rtol=0, atol=1e-12)
 
 
 def test_with_hf_seqvcr_imported_plain_auto_loading_gives_the_looped_model(tmp_path):
