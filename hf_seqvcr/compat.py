@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 
-from peft import PeftModel
+from peft import LoraModel, PeftModel
 from torch import nn
 from transformers import Trainer
 
@@ -69,3 +69,13 @@ def saving_embedding_layers(model: nn.Module) -> Iterator[None]:
     finally:
         del model.save_pretrained
 
+
+def lora_targets_like(model_type: str, like: str) -> None:
+    """Give `model_type` (a looped model's) the LoRA targets peft picks for `like` when none are given.
+
+    peft chooses default targets by `config.model_type` in `LoraModel.target_module_mapping`; pinned by
+    tests/test_looped.py::test_lora_defaults_to_the_unlooped_models_targets.
+    """
+    mapping = LoraModel.target_module_mapping
+    if like in mapping:
+        mapping.setdefault(model_type, mapping[like])

@@ -31,6 +31,7 @@ from typing import Any
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
+from .compat import lora_targets_like
 from .modeling_looped import (
     LAYOUT_KEY,
     LOOPED_CLASSES,
@@ -43,9 +44,10 @@ from .modeling_looped import (
 SUPPORTED_MODEL_TYPES = tuple(unlooped.config_class.model_type for unlooped in LOOPED_CLASSES)
 EARLIER_CONFIGS = {unlooped.config_class: looped.config_class for unlooped, looped in LOOPED_CLASSES.items()}
 
-for _looped in LOOPED_CLASSES.values():  # the library's own copy of the classes, so no remote code is needed here
+for _unlooped, _looped in LOOPED_CLASSES.items():  # the library's own copy, so no remote code is needed here
     AutoConfig.register(_looped.config_class.model_type, _looped.config_class, exist_ok=True)
     AutoModelForCausalLM.register(_looped.config_class, _looped, exist_ok=True)
+    lora_targets_like(_looped.config_class.model_type, _unlooped.config_class.model_type)
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:

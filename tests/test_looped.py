@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from peft import LoraConfig, get_peft_model
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
     CheckpointWrapper,
     apply_activation_checkpointing,
@@ -268,3 +269,14 @@ def test_the_probe_accepts_a_looped_checkpoint(tmp_path):
 
     looped_from_config(llama_config(PLAIN.unique_layers), PLAIN).save_pretrained(tmp_path)
     assert load_config(str(tmp_path)).loop_layout == {"block": 2, "loops": 3, "prefix": 0, "suffix": 0}
+
+
+@pytest.mark.parametrize("arch", CONFIGS)
+def test_lora_defaults_to_the_unlooped_models_targets(arch):
+    """peft picks default LoRA targets by model type; a looped model's must get its unlooped type's."""
+    def default_targets(model):
+        return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=2)).peft_config["default"].target_modules
+
+    plain = AutoModelForCausalLM.from_config(CONFIGS[arch](PLAIN.unique_layers))
+    looped = looped_from_config(CONFIGS[arch](PLAIN.unique_layers), PLAIN)
+    assert default_targets(looped) == default_targets(plain)
