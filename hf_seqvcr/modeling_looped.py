@@ -148,12 +148,16 @@ class LoopedLayers(nn.ModuleList):
 
 
 def loop_layers(model: nn.Module, layout: LoopLayout) -> None:
-    """Replace the decoder's layers (the unique ones, in storage order) by their looped applications, and record the
-    layout and the effective depth in the config, which the cache and the hidden-state outputs read."""
+    """Replace the decoder's layers (the unique ones, in storage order) by their looped applications, and record in
+    the config the layout, the effective depth (which the cache and the hidden-state outputs read) and the class
+    that loads the checkpoint."""
     decoder, name = layer_list_owner(model)
     setattr(decoder, name, LoopedLayers(getattr(decoder, name), layout))
     model.config.num_hidden_layers = layout.effective_layers
     setattr(model.config, LAYOUT_KEY, dataclasses.asdict(layout))
+    # The model's entry is written here, not by registering the model class: FSDP2 replaces the model's class by a
+    # generated one defined in torch, whose file `save_pretrained` would otherwise ship.
+    model.config.auto_map = {"AutoModelForCausalLM": f"{__name__.rpartition('.')[2]}.{type(model).__name__}"}
 
 
 class LoopedLlamaConfig(LlamaConfig):
@@ -192,6 +196,5 @@ class LoopedGPT2LMHeadModel(LoopedCausalLM, GPT2LMHeadModel):
 LOOPED_CLASSES = {GPT2LMHeadModel: LoopedGPT2LMHeadModel, LlamaForCausalLM: LoopedLlamaForCausalLM}
 """The looped class of each unlooped class that can be looped."""
 
-for _looped in LOOPED_CLASSES.values():  # save_pretrained copies this file and writes `auto_map`
+for _looped in LOOPED_CLASSES.values():  # the config's save_pretrained copies this file and adds AutoConfig to auto_map
     _looped.config_class.register_for_auto_class("AutoConfig")
-    _looped.register_for_auto_class("AutoModelForCausalLM")

@@ -2,7 +2,7 @@
 with FSDP2's `fully_shard` on the CPU over gloo, bare and with torch's activation-checkpointing wrapper around each
 layer (what accelerate's `fsdp_activation_checkpointing` installs: the wrapper replaces the layer in its ModuleList,
 then is sharded). Both ranks see the same batch, so the sharded gradients must equal the unsharded model's in one
-process. Rank 0 writes the comparison to `<dir>/looped_fsdp.json`."""
+process. Rank 0 writes the comparison to `<dir>/looped_fsdp.json` and saves each sharded model into `<dir>/<arm>`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
     apply_activation_checkpointing,
     checkpoint_wrapper,
 )
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
@@ -39,7 +40,14 @@ def loss_and_grads(model: torch.nn.Module) -> tuple[float, dict[str, torch.Tenso
     return loss.item(), {name: g.full_tensor() if isinstance(g, DTensor) else g for name, g in grads.items()}
 
 
-def sharded(mesh, checkpointed: bool) -> dict:
+def save(model: torch.nn.Module, directory: Path) -> None:
+    """What the Trainer does for FSDP2: gather the full state dict, then `save_pretrained` on the sharded model."""
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if dist.get_rank() == 0:
+        model.save_pretrained(directory, state_dict=state)
+
+
+def sharded(mesh, checkpointed: bool, directory: Path) -> dict:
     model = build()
     layers = decoder_layers(model)
     if checkpointed:
@@ -51,8 +59,13 @@ def sharded(mesh, checkpointed: bool) -> dict:
         fully_shard(module, mesh=mesh)
     fully_shard(model, mesh=mesh)
     loss, grads = loss_and_grads(model)
+    save(model, directory / arm_name(checkpointed))
     return {"loss": loss, "grads": grads, "calls": len(calls),
             "sharded": all(isinstance(p, DTensor) for p in model.parameters())}  # fmt: skip
+
+
+def arm_name(checkpointed: bool) -> str:
+    return "checkpointed" if checkpointed else "bare"
 
 
 def main(directory: Path) -> None:
@@ -60,8 +73,8 @@ def main(directory: Path) -> None:
     mesh = init_device_mesh("cpu", (dist.get_world_size(),))
     want_loss, want = loss_and_grads(build())
     results = {}
-    for arm in ("bare", "checkpointed"):
-        got = sharded(mesh, checkpointed=arm == "checkpointed")
+    for arm in map(arm_name, (False, True)):
+        got = sharded(mesh, checkpointed=arm == "checkpointed", directory=directory)
         results[arm] = {
             "calls": got["calls"], "sharded": got["sharded"], "loss_error": abs(got["loss"] - want_loss),
             "grad_error": max((got["grads"][name] - grad).abs().max().item() for name, grad in want.items()),
