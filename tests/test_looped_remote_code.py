@@ -65,6 +65,7 @@ def without_hf_seqvcr(source: str, tmp_path: Path, *, trust: bool) -> dict:
 
 def with_hf_seqvcr(source: str) -> dict:
     model = load_looped(source)
+    assert type(model).__module__ == modeling_looped.__name__  # hf-seqvcr's code: the checkpoint's never runs here
     ids = prompts()
     with torch.no_grad():
         generated = model.generate(ids, **GREEDY)
