@@ -13,7 +13,7 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
     apply_activation_checkpointing,
     checkpoint_wrapper,
 )
-from transformers import AutoModelForCausalLM, DynamicCache, GPT2Config, LlamaConfig, MistralConfig
+from transformers import AutoModel, AutoModelForCausalLM, DynamicCache, GPT2Config, LlamaConfig, MistralConfig
 
 from hf_seqvcr.looped import (
     LoopLayout,
@@ -249,6 +249,12 @@ def test_unsupported_architecture():
                            num_attention_heads=4)  # fmt: skip
     with pytest.raises(ValueError, match="supports model types gpt2, llama; got 'mistral'"):
         looped_from_config(config, PLAIN)
+
+
+def test_looping_needs_a_causal_lm_class():
+    """Only the classes with a looped counterpart can be looped (and then saved with their looping code)."""
+    with pytest.raises(ValueError, match="Looping needs a GPT2LMHeadModel or LlamaForCausalLM; got LlamaModel"):
+        loop_model(AutoModel.from_config(llama_config(2)), PLAIN)
 
 
 def test_looping_twice():
