@@ -2,7 +2,8 @@
 
 Everything else in hf_seqvcr goes through public hooks (`compute_loss`, `log`, `train`, callbacks, ...). Each
 name here exists because no public hook gives the same thing; when a transformers or peft upgrade changes one,
-tests/test_compat.py (or, for `use_cache_slot`, tests/test_looped.py) fails first and says which.
+tests/test_compat.py fails first and says which. (Looped models rely on one more, `use_cache_slot`, which lives in
+modeling_looped.py: that file is shipped with looped checkpoints and may import nothing from hf_seqvcr.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 
-from peft import PeftModel
+from peft import LoraModel, PeftModel
 from torch import nn
 from transformers import Trainer
 
@@ -69,12 +70,12 @@ def saving_embedding_layers(model: nn.Module) -> Iterator[None]:
         del model.save_pretrained
 
 
-def use_cache_slot(layer: nn.Module, index: int) -> None:
-    """Point a decoder layer's attention at KV-cache slot `index` (a looped model gives each application its own).
+def lora_targets_like(model_type: str, like: str) -> None:
+    """Give `model_type` (a looped model's) the LoRA targets peft picks for `like` when none are given.
 
-    LLaMA's and GPT-2's attention pass their `layer_idx` to `cache.update`; pinned by
-    tests/test_looped.py::test_attention_picks_cache_slot_by_layer_idx.
+    peft chooses default targets by `config.model_type` in `LoraModel.target_module_mapping`; pinned by
+    tests/test_looped.py::test_lora_defaults_to_the_unlooped_models_targets.
     """
-    for module in layer.modules():
-        if hasattr(module, "layer_idx"):
-            module.layer_idx = index
+    mapping = LoraModel.target_module_mapping
+    if like in mapping:
+        mapping.setdefault(model_type, mapping[like])

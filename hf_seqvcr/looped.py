@@ -8,70 +8,46 @@ unique layers before and after the looped block: `LoopLayout(prefix=4, block=4, 
 Each effective layer application gets its own KV-cache slot, as the definition implies (RELATED_METHODS A.2):
 attention in loop t sees the loop-t keys and values of earlier positions, so `generate()` with the cache matches
 a full forward. The config reports the effective depth at run time (`num_hidden_layers`), so the cache, the
-hidden-state outputs (effective depth + 1 states) and Seq-VCR's layer indices all see every application.
+hidden-state outputs (effective depth + 1 states) and Seq-VCR's layer indices all see every application. Each
+application looks its layer up in the decoder's ModuleList when it runs, so a wrapper installed there (torch's
+activation checkpointing, FSDP) runs on every application, and passes the cache slot with the call, so a
+recomputation in backward uses the same slot.
 
 Checkpoints hold only the unique layers (`model.layers.0 … model.layers.{u-1}`); `config.json` records
-`num_hidden_layers` = the effective depth and `loop_layout`. Load them with `load_looped`. A plain
-`AutoModelForCausalLM.from_pretrained` cannot know about looping: it builds an unlooped model of the effective
-depth, fills its first u layers with the unique layers in storage order, leaves the rest randomly initialised and
-reports them as missing keys. It never silently returns a smaller (k⊗1)-style model.
+`num_hidden_layers` = the effective depth and `loop_layout`. The model classes and the looping itself live in
+`modeling_looped.py`, which needs only torch and transformers and which `save_pretrained` copies into every looped
+checkpoint: `AutoModelForCausalLM.from_pretrained(checkpoint, trust_remote_code=True)` loads one without hf-seqvcr,
+and with hf-seqvcr imported (`load_looped`, `load_pretrained`) no remote code is needed, since this module
+registers the same classes with the Auto classes. Without either, transformers refuses the checkpoint's unknown
+model type and says to pass `trust_remote_code=True`; it never builds an unlooped model with random layers.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
-from collections.abc import Iterator
 from typing import Any
 
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
-from .compat import use_cache_slot
+from .compat import lora_targets_like
+from .modeling_looped import (
+    LAYOUT_KEY,
+    LOOPED_CLASSES,
+    LoopedLayers,
+    LoopLayout,
+    layer_list_owner,
+    loop_layers,
+)
 
-LAYOUT_KEY = "loop_layout"
-SUPPORTED_MODEL_TYPES = ("gpt2", "llama")
-_LAYER_LIST_NAMES = ("layers", "h")  # LLaMA-style decoders, GPT-2
+SUPPORTED_MODEL_TYPES = tuple(unlooped.config_class.model_type for unlooped in LOOPED_CLASSES)
+EARLIER_CONFIGS = {unlooped.config_class: looped.config_class for unlooped, looped in LOOPED_CLASSES.items()}
 
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class LoopLayout:
-    """`prefix` unique layers, a `block` of layers applied `loops` times, then `suffix` unique layers."""
-
-    block: int
-    loops: int
-    prefix: int = 0
-    suffix: int = 0
-
-    def __post_init__(self) -> None:
-        if self.block < 1:
-            raise ValueError(f"`block` is the number of layers in the looped block; use >= 1, got {self.block}.")
-        if self.loops < 1:
-            raise ValueError(f"`loops` is how often the block is applied; use >= 1, got {self.loops}.")
-        for name, value in (("prefix", self.prefix), ("suffix", self.suffix)):
-            if value < 0:
-                raise ValueError(f"`{name}` counts unique layers around the loop; use 0 for none, got {value}.")
-
-    @property
-    def unique_layers(self) -> int:
-        """Distinct layers, i.e. the parameter count of the iso-param baseline."""
-        return self.prefix + self.block + self.suffix
-
-    @property
-    def effective_layers(self) -> int:
-        """Layer applications per forward, i.e. the depth (and FLOPs, KV cache) of the iso-FLOP baseline."""
-        return self.prefix + self.block * self.loops + self.suffix
-
-    @property
-    def schedule(self) -> tuple[int, ...]:
-        """The unique layer index each effective layer applies, in order."""
-        looped = tuple(range(self.prefix, self.prefix + self.block))
-        return (*range(self.prefix), *looped * self.loops, *range(self.prefix + self.block, self.unique_layers))
-
-    def __str__(self) -> str:
-        looped = f"({self.block}⊗{self.loops})"
-        return looped if not (self.prefix or self.suffix) else f"{self.prefix} + {looped} + {self.suffix}"
+for _unlooped, _looped in LOOPED_CLASSES.items():  # the library's own copy, so no remote code is needed here
+    AutoConfig.register(_looped.config_class.model_type, _looped.config_class, exist_ok=True)
+    AutoModelForCausalLM.register(_looped.config_class, _looped, exist_ok=True)
+    lora_targets_like(_looped.config_class.model_type, _unlooped.config_class.model_type)
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
@@ -80,57 +56,8 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     On a looped model it is a `LoopedLayers`: iterating it yields the effective applications, its children
     (`.children()`, the state_dict) are the unique layers.
     """
-    decoder, name = _layer_list_owner(model)
+    decoder, name = layer_list_owner(model)
     return getattr(decoder, name)
-
-
-def _layer_list_owner(model: nn.Module) -> tuple[nn.Module, str]:
-    decoder = model.get_decoder()  # PeftModel forwards this to the base model
-    for name in _LAYER_LIST_NAMES:
-        if isinstance(getattr(decoder, name, None), nn.ModuleList):
-            return decoder, name
-    raise ValueError(
-        f"Cannot find the decoder layers of {type(model).__name__}: expected an nn.ModuleList named "
-        f"{' or '.join(_LAYER_LIST_NAMES)} on its decoder; use a LLaMA-style or GPT-2 model."
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerApplication:
-    """One effective layer: a shared layer run with its own cache slot."""
-
-    layer: nn.Module
-    index: int
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        use_cache_slot(self.layer, self.index)
-        return self.layer(*args, **kwargs)
-
-
-class LoopedLayers(nn.ModuleList):
-    """Registers the unique layers (so state_dict keys stay `layers.0 … layers.{u-1}`) but reads as the sequence of
-    effective applications, which is what the decoder's forward iterates or slices."""
-
-    def __init__(self, layers: nn.ModuleList, layout: LoopLayout) -> None:
-        super().__init__()
-        self.layout = layout
-        self.applications = [LayerApplication(layers[unique], index) for index, unique in enumerate(layout.schedule)]
-        for index, layer in enumerate(layers):  # not `extend`: it numbers children by len(self)
-            self.add_module(str(index), layer)
-
-    def __iter__(self) -> Iterator[LayerApplication]:
-        return iter(self.applications)
-
-    def __len__(self) -> int:
-        return len(self.applications)
-
-    def __getitem__(self, index: int | slice) -> LayerApplication | list[LayerApplication]:
-        return self.applications[index]
-
-    __repr__ = nn.Module.__repr__  # the unique layers, not every application
-
-    def extra_repr(self) -> str:
-        return f"layout={self.layout}"
 
 
 def _check_model_type(config: PretrainedConfig) -> None:
@@ -151,15 +78,21 @@ def _check_layer_count(config: PretrainedConfig, layout: LoopLayout) -> None:
 
 
 def loop_model(model: PreTrainedModel, layout: LoopLayout) -> PreTrainedModel:
-    """Loop `model` in place (and return it); its config must have `num_hidden_layers == layout.unique_layers`."""
-    _check_model_type(model.config)
-    decoder, name = _layer_list_owner(model)
-    if isinstance(getattr(decoder, name), LoopedLayers):
+    """Loop `model` in place (and return it); its config must have `num_hidden_layers == layout.unique_layers`.
+
+    The model and its config become instances of the looped classes (same modules and weights), so that
+    `save_pretrained` ships the looping code with the checkpoint.
+    """
+    if isinstance(decoder_layers(model), LoopedLayers):
         raise ValueError("`model` is already looped; loop a freshly built or loaded unlooped model.")
+    _check_model_type(model.config)
+    if type(model) not in LOOPED_CLASSES:
+        raise ValueError(f"Looping needs a {' or '.join(c.__name__ for c in LOOPED_CLASSES)}; got "
+                         f"{type(model).__name__}. Load the model with AutoModelForCausalLM.")  # fmt: skip
     _check_layer_count(model.config, layout)
-    setattr(decoder, name, LoopedLayers(getattr(decoder, name), layout))
-    model.config.num_hidden_layers = layout.effective_layers
-    setattr(model.config, LAYOUT_KEY, dataclasses.asdict(layout))
+    model.__class__ = LOOPED_CLASSES[type(model)]
+    model.config.__class__ = model.config_class
+    loop_layers(model, layout)
     return model
 
 
@@ -174,15 +107,16 @@ def looped_from_config(config: PretrainedConfig, layout: LoopLayout, **from_conf
 def load_looped(
     repo_or_dir: str | os.PathLike, *, revision: str | None = None, **model_kwargs: Any
 ) -> PreTrainedModel:
-    """A looped checkpoint saved with `save_pretrained`; `model_kwargs` go to `from_pretrained` (e.g. `dtype`)."""
+    """A looped checkpoint saved with `save_pretrained`; `model_kwargs` go to `from_pretrained` (e.g. `dtype`).
+
+    It runs hf-seqvcr's own looping code, not the copy saved in the checkpoint.
+    """
     config = AutoConfig.from_pretrained(repo_or_dir, revision=revision)
-    recorded = getattr(config, LAYOUT_KEY, None)
-    if recorded is None:
+    if getattr(config, LAYOUT_KEY, None) is None:
         raise ValueError(
             f"{repo_or_dir} has no `{LAYOUT_KEY}` in its config.json, so it is not a looped checkpoint; load it "
             "with AutoModelForCausalLM.from_pretrained, or loop it with loop_model."
         )
-    layout = LoopLayout(**recorded)
-    config.num_hidden_layers = layout.unique_layers
-    model = AutoModelForCausalLM.from_pretrained(repo_or_dir, revision=revision, config=config, **model_kwargs)
-    return loop_model(model, layout)
+    if type(config) in EARLIER_CONFIGS:  # saved before looped models had classes of their own (model_type llama, gpt2)
+        config.__class__ = EARLIER_CONFIGS[type(config)]
+    return AutoModelForCausalLM.from_pretrained(repo_or_dir, revision=revision, config=config, **model_kwargs)

@@ -148,5 +148,6 @@ def test_only_compat_reaches_for_trainer_and_peft_internals():
         if path.name != "compat.py"
         for what, pattern in internals.items()
         if re.search(pattern, path.read_text())
+        and (path.name, what) != ("modeling_looped.py", "attention's cache slot")  # shipped in checkpoints: standalone
     ]
     assert found == []

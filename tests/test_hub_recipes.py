@@ -256,6 +256,10 @@ def test_a_looped_model_round_trips_through_the_hub_with_its_layout_in_the_card(
     card = ModelCard.load(repo_id)
     assert "looped-transformer" in card.data.tags and "looped model (1⊗3)" in card.text
     assert "1 distinct layers at depth 3" in card.text and "saunshi2025reasoning" in card.text
+    assert "modeling_looped.py" in hub.repo(repo_id).head().files  # the Trainer's push carries the looping code
+    snippet = card.text.split("```python\n")[1].split("```")[0]
+    assert "trust_remote_code=True" in snippet
+    exec(snippet, {})  # the card's plain-transformers usage runs the repository's own copy of that code
     model, _, collator = load_pretrained(repo_id)
     local = load_looped(output)
     assert isinstance(decoder_layers(model), LoopedLayers) and model.num_parameters() == local.num_parameters()

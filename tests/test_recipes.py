@@ -201,6 +201,9 @@ def test_a_looped_model_trains_through_the_recipe_and_reloads_looped(tmp_path):
                 "--seqvcr_proj_dim", "16", "--output_dir", str(output), "--report_to", "none"])  # fmt: skip
     weights = load_file(output / "model.safetensors")
     assert {key.split(".")[2] for key in weights if key.startswith("transformer.h.")} == {"0"}  # one unique layer
+    assert (output / "modeling_looped.py").is_file()  # loads without hf-seqvcr (tests/test_looped_remote_code.py)
+    assert json.loads((output / "config.json").read_text())["auto_map"]["AutoModelForCausalLM"] == (
+        "modeling_looped.LoopedGPT2LMHeadModel")  # fmt: skip
     model, _, _ = load_pretrained(output)
     assert isinstance(decoder_layers(model), LoopedLayers) and model.config.num_hidden_layers == 3
     assert model.config.loop_layout == {"block": 1, "loops": 3, "prefix": 0, "suffix": 0}

@@ -26,7 +26,7 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import AutoConfig, PretrainedConfig, PreTrainedTokenizerBase
-from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 from data_builders import is_hub_dataset, load_task_dataset
 from data_builders.length_buckets import bucket_split, bucket_splits
@@ -182,7 +182,8 @@ def load_config(source: str) -> PretrainedConfig:
     except (OSError, ValueError, KeyError) as error:
         raise UsageError(f"--checkpoints {source}: its config cannot be loaded ({error}); pass a causal LM "
                          "directory or Hub id") from None  # fmt: skip
-    causal = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(config.model_type)
+    registered = type(config) in MODEL_FOR_CAUSAL_LM_MAPPING  # with the looped models hf_seqvcr.looped registers
+    causal = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)].__name__ if registered else None
     if causal is None:
         raise UsageError(f"--checkpoints {source} is a {config.model_type!r} model, which AutoModelForCausalLM "
                          "cannot load; pass a decoder-only causal LM (GPT-2, LLaMA, …)")  # fmt: skip
