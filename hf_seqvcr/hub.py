@@ -113,6 +113,8 @@ def publish_errors(repo_id: str, token: str, local_path: str | os.PathLike | Non
         else:
             reason = f"Publishing {repo_id} to {where} failed: {e}"
         raise HubPublishError(reason.replace(token, "<token>"), local_path=local_path) from e
+    # huggingface_hub's HTTP client is httpx2 (a declared dependency of both); huggingface_hub re-raises its
+    # transport errors (refused connection, timeout) as they are, with no public error type of its own.
     except (httpx2.TransportError, ConnectionError) as e:
         reason = f"Could not reach {where} to publish {repo_id} ({type(e).__name__}: {e})."
         raise HubPublishError(reason.replace(token, "<token>"), local_path=local_path) from e

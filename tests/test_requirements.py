@@ -1,0 +1,97 @@
+"""Every third-party import in the shipped code is declared in setup.cfg, so `pip install hf-seqvcr` is enough.
+
+A package that arrives only as somebody else's dependency can vanish with their next release; importing it
+means declaring it. Modules of an optional extra may import what that extra declares (and only they may).
+"""
+
+import ast
+import configparser
+import importlib.metadata
+import sys
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ("hf_seqvcr", "data_builders", "recipes")
+LOCAL = {"hf_seqvcr", "data_builders", "recipes"}
+# The one home of which module belongs to which optional extra of setup.cfg: only these may import its packages.
+EXTRA_MODULES: dict[str, list[str]] = {"trl": ["hf_seqvcr/sft.py"]}
+
+
+def imported_top_level(source: str) -> set[str]:
+    """Top-level names of every absolute import in `source`, wherever it sits (functions, TYPE_CHECKING)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return names
+
+
+def requirement_names(lines: str) -> set[str]:
+    return {canonicalize_name(Requirement(line).name) for line in lines.splitlines() if line.strip()}
+
+
+def declared(setup_cfg: Path = ROOT / "setup.cfg") -> tuple[set[str], dict[str, set[str]]]:
+    """(install_requires, extra -> its requirements), as canonical distribution names."""
+    config = configparser.ConfigParser()
+    config.read(setup_cfg)
+    extras = config["options.extras_require"] if config.has_section("options.extras_require") else {}
+    return requirement_names(config["options"]["install_requires"]), {k: requirement_names(v) for k, v in extras.items()}
+
+
+def undeclared(
+    files: dict[str, str],
+    install_requires: set[str],
+    extras: dict[str, set[str]],
+    extra_modules: dict[str, list[str]],
+    module_to_distributions: dict[str, list[str]],
+) -> list[str]:
+    """'path: module (distribution)' for every import of `files` (path -> source) that nothing declares."""
+    problems = []
+    for path, source in sorted(files.items()):
+        allowed = set(install_requires)
+        for extra, paths in extra_modules.items():
+            if path in paths:
+                allowed |= extras.get(extra, set())
+        for module in sorted(imported_top_level(source) - LOCAL - set(sys.stdlib_module_names)):
+            distributions = {canonicalize_name(d) for d in module_to_distributions.get(module, [])}
+            if not distributions:
+                problems.append(f"{path}: {module} (no installed distribution provides it)")
+            elif not distributions & allowed:
+                problems.append(f"{path}: {module} ({', '.join(sorted(distributions))} is not declared)")
+    return problems
+
+
+def shipped_sources() -> dict[str, str]:
+    return {
+        path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+        for package in SHIPPED
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def test_every_import_of_the_shipped_code_is_declared_in_setup_cfg():
+    install_requires, extras = declared()
+    problems = undeclared(
+        shipped_sources(), install_requires, extras, EXTRA_MODULES, importlib.metadata.packages_distributions()
+    )
+    assert not problems, "imported but not declared in setup.cfg install_requires (or the module's extra):\n" + "\n".join(
+        problems
+    )
+
+
+def test_the_check_catches_an_undeclared_import_and_accepts_an_extra_only_in_its_module():
+    """Control arm: the checker itself flags what it should, so a green run above means something."""
+    files = {
+        "hf_seqvcr/a.py": "import os\nimport yaml\nfrom . import b\nfrom hf_seqvcr import c\n",
+        "hf_seqvcr/sft.py": "def f():\n    import trl\n",
+        "hf_seqvcr/other.py": "from trl import SFTTrainer\n",
+    }
+    distributions = {"yaml": ["PyYAML"], "trl": ["trl"]}
+    found = undeclared(files, {"torch"}, {"trl": {"trl"}}, {"trl": ["hf_seqvcr/sft.py"]}, distributions)
+    assert found == ["hf_seqvcr/a.py: yaml (pyyaml is not declared)", "hf_seqvcr/other.py: trl (trl is not declared)"]
+    assert undeclared(files, {"pyyaml", "trl"}, {}, {}, distributions) == []
