@@ -50,7 +50,7 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-oldest: $(VENV_OLDEST)/.installed  ## the fast suite on torch 2.13 + the lower bound of every other dependency
+test-oldest: $(VENV_OLDEST)/.installed  ## the fast suite on the lower bound of every dependency (torch's is $(TORCH))
 	$(VENV_OLDEST)/bin/python -m pytest -q $(OLDEST_TESTS)
 
 $(VENV_OLDEST)/.installed: setup.cfg pyproject.toml tests/oldest_pins.py

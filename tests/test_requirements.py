@@ -1,4 +1,4 @@
-"""Every third-party import in the shipped code is declared in setup.cfg, so `pip install hf-seqvcr` is enough.
+"""setup.cfg tells the truth: every import is declared, the bounds are the versions tested, one version string.
 
 A package that arrives only as somebody else's dependency can vanish with their next release; importing it
 means declaring it. Modules of an optional extra may import what that extra declares (and only they may).
@@ -10,8 +10,11 @@ import importlib.metadata
 import sys
 from pathlib import Path
 
+import re
+
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("hf_seqvcr", "data_builders", "recipes")
@@ -35,10 +38,15 @@ def requirement_names(lines: str) -> set[str]:
     return {canonicalize_name(Requirement(line).name) for line in lines.splitlines() if line.strip()}
 
 
-def declared(setup_cfg: Path = ROOT / "setup.cfg") -> tuple[set[str], dict[str, set[str]]]:
-    """(install_requires, extra -> its requirements), as canonical distribution names."""
+def setup_cfg(path: Path = ROOT / "setup.cfg") -> configparser.ConfigParser:
     config = configparser.ConfigParser()
-    config.read(setup_cfg)
+    config.read(path)
+    return config
+
+
+def declared() -> tuple[set[str], dict[str, set[str]]]:
+    """(install_requires, extra -> its requirements), as canonical distribution names."""
+    config = setup_cfg()
     extras = config["options.extras_require"] if config.has_section("options.extras_require") else {}
     return requirement_names(config["options"]["install_requires"]), {k: requirement_names(v) for k, v in extras.items()}
 
@@ -95,3 +103,38 @@ def test_the_check_catches_an_undeclared_import_and_accepts_an_extra_only_in_its
     found = undeclared(files, {"torch"}, {"trl": {"trl"}}, {"trl": ["hf_seqvcr/sft.py"]}, distributions)
     assert found == ["hf_seqvcr/a.py: yaml (pyyaml is not declared)", "hf_seqvcr/other.py: trl (trl is not declared)"]
     assert undeclared(files, {"pyyaml", "trl"}, {}, {}, distributions) == []
+
+
+def test_the_torch_floor_is_the_torch_that_make_test_oldest_installs():
+    """tests/oldest_pins.py pins every other floor; torch comes from the Makefile's CPU wheel, so compare them."""
+    tested = re.search(r"^TORCH := torch==(\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    torch = next(
+        Requirement(line) for line in setup_cfg()["options"]["install_requires"].splitlines() if line.strip().startswith("torch")
+    )
+    floor = next(spec.version for spec in torch.specifier if spec.operator == ">=")
+    assert Version(floor) == Version(tested), f"setup.cfg says torch>={floor}, `make test-oldest` runs torch {tested}"
+
+
+def test_python_requires_admits_no_python_a_dependency_refuses():
+    floor = setup_cfg()["options"]["python_requires"].strip().removeprefix(">=")
+    install_requires, _ = declared()
+    refusing = {
+        name: requires
+        for name in install_requires
+        if (requires := importlib.metadata.metadata(name)["Requires-Python"])
+        and not Requirement(f"x{requires}").specifier.contains(floor)
+    }
+    assert not refusing, f"python_requires >={floor}, but these need more: {refusing}"
+
+
+def test_the_version_has_one_home_setup_cfg():
+    import hf_seqvcr
+
+    assert hf_seqvcr.__version__ == importlib.metadata.version("hf-seqvcr") == setup_cfg()["metadata"]["version"]
+    init = ast.parse((ROOT / "hf_seqvcr" / "__init__.py").read_text())
+    literals = [
+        node for node in ast.walk(init)
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets)
+        and isinstance(node.value, ast.Constant)
+    ]
+    assert not literals, "hf_seqvcr/__init__.py spells the version out; read it from the installed metadata"
