@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 VENV_OLDEST := .venv-oldest
 OLDEST_TESTS ?= -m "not slow"
 
-.PHONY: setup demo see-it test test-fast test-oldest bench clean
+.PHONY: setup demo see-it test test-fast test-oldest lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ $(SEE_IT)-%/results.json:
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+lint: setup  ## ruff with the rules of pyproject.toml; read-only (the fix is `ruff check --fix .` and `ruff format .`)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
