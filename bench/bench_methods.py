@@ -25,6 +25,7 @@ import yaml
 from data_builders import build_once
 from recipe_runs import run_recipe  # bench/ is on sys.path when run as a script
 
+from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS
 from hf_seqvcr.methods import METHODS
 
 # Settings a method run shares; --gpu swaps the CPU set for one shaped like the paper's (METHOD.md §1, §5).
@@ -90,7 +91,8 @@ def write_config(args: argparse.Namespace, data: Path) -> Path:
     config = dict(
         dataset_name=str(data), model_config=args.preset, seed=args.seed, data_seed=args.seed,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64, learning_rate=args.lr,
-        warmup_steps=0.1, seqvcr_lambda_var=1.0, seqvcr_lambda_cov=0.004, seqvcr_proj_dim=args.proj_dim,
+        warmup_steps=0.1, seqvcr_lambda_var=MULTIPLICATION_LAMBDAS.var, seqvcr_lambda_cov=MULTIPLICATION_LAMBDAS.cov,
+        seqvcr_proj_dim=args.proj_dim,
         eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none",
         disable_tqdm=True, bf16=args.gpu,
     )  # fmt: skip

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from launch import accelerate_launch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
+from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS, OTHER_TASKS_LAMBDAS
 from hf_seqvcr.methods import METHODS, apply_method, uses_cot
 from hf_seqvcr.scripts.models import ModelArguments
 from hf_seqvcr.scripts.parser import SeqVCRParser
@@ -29,6 +31,16 @@ def test_yaml_sets_defaults_and_flags_override_them(tmp_path):
     script, model, training = parse(DEMO, ["--learning_rate", "0.5", "--output_dir", str(tmp_path)])
     assert training.learning_rate == 0.5
     assert training.seqvcr_lambda_cov == 0.004 and script.method == "seqvcr_pause" and model.model_config == "tiny"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_recipes_use_the_papers_lambdas_of_their_task_family(path):
+    """hf_seqvcr.losses is the one home of the paper's λ; a recipe that sets them must agree with it."""
+    settings = yaml.safe_load(path.read_text())
+    if "seqvcr_lambda_var" not in settings and "seqvcr_lambda_cov" not in settings:
+        pytest.skip("sets no λ")
+    family = MULTIPLICATION_LAMBDAS if path.parent.name == "multiplication" else OTHER_TASKS_LAMBDAS
+    assert (settings.get("seqvcr_lambda_var"), settings.get("seqvcr_lambda_cov")) == tuple(family)
 
 
 def test_unknown_yaml_keys_are_an_error(tmp_path, capsys):
