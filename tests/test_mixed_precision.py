@@ -1,4 +1,4 @@
-"""`--bf16` (autocast) runs the transformer in bf16 while the Seq-VCR head and statistics stay in fp32 (METHOD.md §1)."""
+"""`--bf16` (autocast) runs the transformer in bf16 while the Seq-VCR head and statistics stay in fp32 (docs/method.md §1)."""
 
 import math
 
