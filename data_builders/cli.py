@@ -49,7 +49,7 @@ from datasets import DatasetDict
 
 from .card import dataset_card
 from .dataset_dir import check_output_dir, write_dataset_dir
-from .schema import SplitSizes
+from .splits import SplitSizes
 
 Options = dict[str, Any]
 
@@ -146,12 +146,11 @@ def main(task: BuilderTask, argv: list[str] | None = None) -> int:
     config_name = args.config_name or task.config_name(options)
     if (args.private or args.revision) and not args.push_to_hub:
         parser.error("--private and --revision only apply to an upload; add --push-to-hub REPO_ID or drop them")
-    hub = None
     try:
         if args.push_to_hub:
-            from hf_seqvcr import hub  # lazy: building data never needs the Hub client
+            from hf_seqvcr.hub import validate_repo_id  # lazy: building data never needs the Hub client
 
-            hub.validate_repo_id(args.push_to_hub)
+            validate_repo_id(args.push_to_hub)
         inputs = options if task.inputs is None else task.inputs(options)
         task.check(**inputs)
         check_output_dir(args.output_dir, config_name)
@@ -172,9 +171,13 @@ def main(task: BuilderTask, argv: list[str] | None = None) -> int:
     output_dir = write_dataset_dir(dataset, args.output_dir, config_name=config_name, card=card_text)
     sizes = ", ".join(f"{split} {len(rows):,}" for split, rows in dataset.items())
     print(f"wrote config {config_name!r} ({sizes}) to {output_dir}")
-    if hub is not None:
+    if args.push_to_hub:
+        from hf_seqvcr.hub import HubPublishError
+
+        from .publish import push_dataset
+
         try:
-            commit = hub.push_dataset(
+            commit = push_dataset(
                 dataset,
                 args.push_to_hub,
                 config_name=config_name,
@@ -183,7 +186,7 @@ def main(task: BuilderTask, argv: list[str] | None = None) -> int:
                 revision=args.revision,
                 local_path=output_dir,
             )
-        except hub.HubPublishError as error:
+        except HubPublishError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         branch = f" (branch {args.revision})" if args.revision else ""

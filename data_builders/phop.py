@@ -31,7 +31,7 @@ from datasets import DatasetDict
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments, require_int
 from .distinct import Example, draw_distinct
-from .schema import SplitSizes, split_in_order
+from .splits import SplitSizes, split_in_order
 
 DEFAULT_ALPHABET_SIZE = 4
 DEFAULT_LENGTH = 32
