@@ -10,10 +10,13 @@ import dataclasses
 import json
 import logging
 import shlex
+import sys
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import datasets
+import transformers
 from datasets import DatasetDict
 from transformers import set_seed
 
@@ -236,9 +239,25 @@ def summary(results: dict, output_dir: str, num_pause_tokens: int, hub_url: str 
     )
 
 
+def setup_logging(training_args: SeqVCRConfig) -> None:
+    """Show this pipeline's, transformers' and datasets' log lines, as transformers' examples and TRL's recipes do:
+    INFO on the main process unless `--log_level` says otherwise, `--log_level_replica` (warning) on the others."""
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
+                        handlers=[logging.StreamHandler(sys.stdout)])  # fmt: skip
+    if training_args.should_log:  # `--log_level passive` (the default) keeps transformers' verbosity: make it info
+        transformers.utils.logging.set_verbosity_info()
+    level = training_args.get_process_log_level()
+    logger.setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+
+
 def main(default_config: str | Path | None, argv: list[str] | None = None) -> dict:
     """Parse, run, and turn unusable data or a Hub failure into one message and exit status 1 (no traceback)."""
     script_args, model_args, training_args = parse(default_config, argv)
+    setup_logging(training_args)
     logger.info("script arguments: %s", asdict(script_args))
     try:
         return run(script_args, model_args, training_args)
