@@ -109,6 +109,8 @@ def test_accelerate_launch_runs_a_recipe_end_to_end(tmp_path):
     assert "exact match" in run.stdout and str(output) in run.stdout
     assert " - INFO - hf_seqvcr.scripts.train - script arguments: {" in run.stdout  # logging is set up
     assert re.search(r"\[INFO\|trainer\.py:\d+\] .* >> \*+ Running training \*+", run.stderr)  # and transformers'
+    card = (output / "README.md").read_text()  # every run ends with its model card, not only a pushed one
+    assert "method `seqvcr_pause`" in card and "| `test_exact_match` |" in card
     results = json.loads((output / "results.json").read_text())
     assert results["method"] == "seqvcr_pause" and results["num_test_examples"] == 10
     assert 0.0 <= results["test_exact_match"] <= 1.0 and len(results["test_position_accuracy"]) == 2
