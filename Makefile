@@ -32,8 +32,8 @@ see-it: setup  ## see the effect yourself: the small-scale cell where Seq-VCR + 
 
 outputs/see-it/summary.txt: $(SEE_IT)-vanilla/results.json $(SEE_IT)-seqvcr_pause/results.json
 	mkdir -p $(@D)
-	$(BIN)/seqvcr-diagnose --checkpoints $(^D) --dataset $(SEE_IT)-vanilla/_dataset --num-examples 200 --accuracy \
-	    --output-dir $(@D) --overwrite > $@.partial
+	$(BIN)/seqvcr-diagnose --checkpoints $(^D) --dataset $(SEE_IT)-vanilla/_dataset --num_examples 200 --accuracy \
+	    --output_dir $(@D) --overwrite_output_dir > $@.partial
 	mv $@.partial $@
 
 $(SEE_IT)-%/results.json:

@@ -133,12 +133,27 @@ def require_int(name: str, value: object, *, minimum: int, example: int, maximum
         )
 
 
+def add_spelling_aliases(parser: argparse.ArgumentParser) -> None:
+    """Every ``--multi-word`` flag of ``parser`` also answers to ``--multi_word``, and back: the training scripts'
+    HfArgumentParser takes both, so one spelling (the README's underscores) works with every command."""
+    for action in parser._actions:  # argparse has no public way to add an option string to an existing action
+        for option in list(action.option_strings):
+            if not option.startswith("--"):
+                continue
+            name = option[2:]
+            for alias in (f"--{name.replace('-', '_')}", f"--{name.replace('_', '-')}"):
+                if alias not in parser._option_string_actions:
+                    action.option_strings.append(alias)
+                    parser._option_string_actions[alias] = action
+
+
 def main(task: BuilderTask, argv: list[str] | None = None) -> int:
     """Parse, check everything cheap first (repo id, options, output dir), then build, write, and push if asked."""
     own = argparse.ArgumentParser(add_help=False)
     task.add_arguments(own)
     parser = argparse.ArgumentParser(prog=f"python -m {task.module}", description=task.description, parents=[own])
     _add_common_arguments(parser, default_config_name=task.config_name_help)
+    add_spelling_aliases(parser)
     args = parser.parse_args(argv)
     options = {dest: _plain(getattr(args, dest)) for dest in vars(own.parse_args([]))}
     if task.resolve is not None:

@@ -311,6 +311,15 @@ def _parquet_bytes(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*.parquet"))}
 
 
+def test_every_flag_also_takes_the_training_scripts_underscore_spelling(tmp_path):
+    argv = ["--length", "5", "--max-value", "30", "--train-size", "40", "--validation-size", "5", "--test-size", "5",
+            "--config-name", "c"]  # fmt: skip
+    underscored = [f"--{arg[2:].replace('-', '_')}" if arg.startswith("--") else arg for arg in argv]
+    assert lis.main([*argv, "--output-dir", str(tmp_path / "hyphens")]) == 0
+    assert lis.main([*underscored, "--output_dir", str(tmp_path / "underscores")]) == 0
+    assert _parquet_bytes(tmp_path / "hyphens") == _parquet_bytes(tmp_path / "underscores") != {}
+
+
 @pytest.mark.parametrize("task", list(BUILDS))
 def test_same_seed_gives_byte_identical_parquet_and_a_loadable_card(task, tmp_path):
     main, argv = BUILDS[task]

@@ -33,6 +33,18 @@ def test_yaml_sets_defaults_and_flags_override_them(tmp_path):
     assert training.seqvcr_lambda_cov == 0.004 and script.method == "seqvcr_pause" and model.model_config == "tiny"
 
 
+def test_training_flags_take_both_spellings_like_the_other_commands(tmp_path):
+    """HfArgumentParser registers `--output-dir` beside `--output_dir`; the pipeline must see either as given."""
+    output = tmp_path / "run"
+    _, _, underscores = parse(DEMO, ["--output_dir", str(output), "--learning_rate", "0.5"])
+    _, _, hyphens = parse(DEMO, ["--output-dir", str(output), "--learning-rate", "0.5"])
+    assert underscores.output_dir == hyphens.output_dir == str(output) and hyphens.learning_rate == 0.5
+    output.mkdir()
+    (output / "results.json").write_text("{}")  # a finished run: replaced only when asked, in either spelling
+    for flag in ("--overwrite_output_dir", "--overwrite-output-dir"):
+        assert parse(DEMO, ["--output-dir", str(output), flag, "true"])[0].overwrite_output_dir is True
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recipes_use_the_papers_lambdas_of_their_task_family(path):
     """hf_seqvcr.losses is the one home of the paper's λ; a recipe that sets them must agree with it."""
