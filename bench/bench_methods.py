@@ -22,11 +22,11 @@ import statistics
 from pathlib import Path
 
 import yaml
-from data_builders import build_once
-from recipe_runs import run_recipe  # bench/ is on sys.path when run as a script
 
+from data_builders import build_once
 from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS
 from hf_seqvcr.methods import METHODS
+from recipe_runs import run_recipe  # bench/ is on sys.path when run as a script
 
 # Settings a method run shares; --gpu swaps the CPU set for one shaped like the paper's (docs/method.md §2, §8).
 CPU_SETTING = dict(digits=2, train_size=6000, eval_size=200, steps=800, preset="tiny", lr=1e-3, batch_size=32,

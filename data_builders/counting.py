@@ -23,11 +23,11 @@ from functools import partial
 
 from datasets import DatasetDict
 
+from hf_seqvcr.separators import join_items
+
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments
 from .distinct import Example
-from hf_seqvcr.separators import join_items
-
 from .length_buckets import (
     add_length_arguments,
     build_by_length,

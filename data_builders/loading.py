@@ -14,6 +14,7 @@ from hf_seqvcr.schema import ANSWER_ONLY_COLUMNS
 from .card_merge import card_metadata
 from .dataset_dir import README
 
+
 def load_task_dataset(
     source: str | os.PathLike, config_name: str | None = None, revision: str | None = None
 ) -> DatasetDict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+
 import torch
 
 from .pause import Positions, position_mask

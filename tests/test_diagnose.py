@@ -10,9 +10,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from data_builders.dataset_dir import write_dataset_dir
 from data_builders.layout import config_entry
+from hf_seqvcr.pause import add_pause_tokens
 from hf_seqvcr.scripts import diagnose
 from hf_seqvcr.scripts.diagnose import main
-from hf_seqvcr.pause import add_pause_tokens
 from hf_seqvcr.tokenizer import build_digit_tokenizer
 
 N_LAYER = 2

@@ -16,8 +16,6 @@ import torch
 from datasets import Dataset, DatasetDict, load_dataset
 from huggingface_hub import DatasetCard, HfApi, ModelCard, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
-from tiny import tiny_gpt2, tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
 from data_builders.card_merge import BUILDS_KEY, config_section, render_card
@@ -27,6 +25,8 @@ from hf_seqvcr.citations import CITATIONS, METHOD_CITATIONS
 from hf_seqvcr.hub import HubPublishError, validate_repo_id
 from hf_seqvcr.model_card import framework_versions, render_model_card
 from hf_seqvcr.tokenizer import build_digit_tokenizer
+from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
+from tiny import tiny_gpt2, tiny_llama
 
 PAUSES = ["<pause>", "<pause>"]
 CARD = render_card(

@@ -3,10 +3,10 @@
 import math
 
 import torch
-from tiny import addition_splits, sgd_config, tiny_llama
 
 from hf_seqvcr import SeqVCRTrainer, build_digit_tokenizer
 from hf_seqvcr.projection import PROJECTIONS_KEY
+from tiny import addition_splits, sgd_config, tiny_llama
 
 
 def test_bf16_autocast_keeps_the_projections_in_fp32(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from launch import torchrun
 from trainer_worker import ROWS, one_step_update
 

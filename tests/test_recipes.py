@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from launch import accelerate_launch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -17,6 +16,7 @@ from hf_seqvcr.methods import METHODS, apply_method, uses_cot
 from hf_seqvcr.scripts.models import ModelArguments
 from hf_seqvcr.scripts.parser import SeqVCRParser
 from hf_seqvcr.scripts.train import ScriptArguments, main, parse, summary
+from launch import accelerate_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "multiplication" / "demo.yaml"

@@ -7,10 +7,9 @@ means declaring it. Modules of an optional extra may import what that extra decl
 import ast
 import configparser
 import importlib.metadata
+import re
 import sys
 from pathlib import Path
-
-import re
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
