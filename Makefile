@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 VENV_OLDEST := .venv-oldest
 OLDEST_TESTS ?= -m "not slow"
 
-.PHONY: setup demo see-it test test-fast test-oldest bench clean
+.PHONY: setup demo see-it test test-fast test-oldest lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -32,8 +32,8 @@ see-it: setup  ## see the effect yourself: the small-scale cell where Seq-VCR + 
 
 outputs/see-it/summary.txt: $(SEE_IT)-vanilla/results.json $(SEE_IT)-seqvcr_pause/results.json
 	mkdir -p $(@D)
-	$(BIN)/seqvcr-diagnose --checkpoints $(^D) --dataset $(SEE_IT)-vanilla/_dataset --num-examples 200 --accuracy \
-	    --output-dir $(@D) --overwrite > $@.partial
+	$(BIN)/seqvcr-diagnose --checkpoints $(^D) --dataset $(SEE_IT)-vanilla/_dataset --num_examples 200 --accuracy \
+	    --output_dir $(@D) --overwrite_output_dir > $@.partial
 	mv $@.partial $@
 
 $(SEE_IT)-%/results.json:
@@ -47,10 +47,14 @@ $(SEE_IT)-%/results.json:
 test: setup
 	$(BIN)/python -m pytest -q
 
+lint: setup  ## ruff with the rules of pyproject.toml; read-only (the fix is `ruff check --fix .` and `ruff format .`)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-oldest: $(VENV_OLDEST)/.installed  ## the fast suite on torch 2.13 + the lower bound of every other dependency
+test-oldest: $(VENV_OLDEST)/.installed  ## the fast suite on the lower bound of every dependency (torch's is $(TORCH))
 	$(VENV_OLDEST)/bin/python -m pytest -q $(OLDEST_TESTS)
 
 $(VENV_OLDEST)/.installed: setup.cfg pyproject.toml tests/oldest_pins.py

@@ -3,7 +3,7 @@ multiplication data with the same model, steps, learning rate and seed, then sco
 
 Every method goes through the real recipe pipeline (`recipes/multiplication.py`, one process each, so one run
 cannot leak state into the next); the data is built once and shared with `--dataset_name`. Afterwards
-`seqvcr-diagnose` measures the per-layer matrix entropy of all checkpoints in one call (METHOD.md §3) and draws
+`seqvcr-diagnose` measures the per-layer matrix entropy of all checkpoints in one call (docs/method.md §6) and draws
 `<output-dir>/diagnose/entropy.png`. The table gives exact match and digit accuracy from each run's
 results.json, the entropy averaged over layers (and its minimum, the collapse), and the time of each run.
 
@@ -22,12 +22,13 @@ import statistics
 from pathlib import Path
 
 import yaml
+
 from data_builders import build_once
+from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS
+from hf_seqvcr.methods import METHODS
 from recipe_runs import run_recipe  # bench/ is on sys.path when run as a script
 
-from hf_seqvcr.methods import METHODS
-
-# Settings a method run shares; --gpu swaps the CPU set for one shaped like the paper's (METHOD.md §1, §5).
+# Settings a method run shares; --gpu swaps the CPU set for one shaped like the paper's (docs/method.md §2, §8).
 CPU_SETTING = dict(digits=2, train_size=6000, eval_size=200, steps=800, preset="tiny", lr=1e-3, batch_size=32,
                    proj_dim=256, threads=1, output_dir="outputs/bench-methods")  # fmt: skip
 GPU_SETTING = dict(digits=5, train_size=808000, eval_size=1000, epochs=1, preset="gpt2-small", lr=1e-4,
@@ -90,7 +91,8 @@ def write_config(args: argparse.Namespace, data: Path) -> Path:
     config = dict(
         dataset_name=str(data), model_config=args.preset, seed=args.seed, data_seed=args.seed,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64, learning_rate=args.lr,
-        warmup_steps=0.1, seqvcr_lambda_var=1.0, seqvcr_lambda_cov=0.004, seqvcr_proj_dim=args.proj_dim,
+        warmup_steps=0.1, seqvcr_lambda_var=MULTIPLICATION_LAMBDAS.var, seqvcr_lambda_cov=MULTIPLICATION_LAMBDAS.cov,
+        seqvcr_proj_dim=args.proj_dim,
         eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none",
         disable_tqdm=True, bf16=args.gpu,
     )  # fmt: skip

@@ -7,11 +7,13 @@ directory laid out like a Hub dataset repo; ``load_task_dataset`` reads such a d
 A new task declares a `cli.BuilderTask` and gets that CLI from `cli.main`; the docstring of ``cli.py`` shows how.
 """
 
+from hf_seqvcr.schema import COLUMNS
+
 from .build_once import build_once
 from .card import dataset_card
 from .dataset_dir import write_dataset_dir
 from .loading import is_hub_dataset, load_task_dataset
-from .schema import COLUMNS, FEATURES, SPLITS, from_line, to_line
+from .splits import FEATURES, SPLITS, from_line, to_line
 
 BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k", "nary_addition", "phop", "igsm", "copying", "counting")
 """The task modules, each with a `TASK` and `main(argv)`: what `--build_dataset` and the CLIs accept."""

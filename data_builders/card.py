@@ -1,7 +1,7 @@
 """Dataset cards (README.md with YAML metadata) that say exactly how a config was made.
 
 Each config gets its own marked section and ``seqvcr_builds:`` entry, merged per config by
-`hf_seqvcr.dataset_card.merge_cards` (shared with the Hub upload), so rebuilding one config rewrites only its
+`card_merge.merge_cards` (shared with the Hub upload), so rebuilding one config rewrites only its
 own parts of the card.
 """
 
@@ -11,10 +11,11 @@ import json
 from collections.abc import Mapping, Sequence
 
 from hf_seqvcr.citations import bibtex
-from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, merge_cards, render_card
+from hf_seqvcr.schema import COLUMNS
 
+from .card_merge import BUILDS_KEY, config_section, merge_cards, render_card
 from .layout import config_entry
-from .schema import COLUMNS, to_line
+from .splits import to_line
 
 _HEADER = """# hf-seqvcr task data
 

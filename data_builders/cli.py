@@ -49,7 +49,7 @@ from datasets import DatasetDict
 
 from .card import dataset_card
 from .dataset_dir import check_output_dir, write_dataset_dir
-from .schema import SplitSizes
+from .splits import SplitSizes
 
 Options = dict[str, Any]
 
@@ -133,12 +133,27 @@ def require_int(name: str, value: object, *, minimum: int, example: int, maximum
         )
 
 
+def add_spelling_aliases(parser: argparse.ArgumentParser) -> None:
+    """Every ``--multi-word`` flag of ``parser`` also answers to ``--multi_word``, and back: the training scripts'
+    HfArgumentParser takes both, so one spelling (the README's underscores) works with every command."""
+    for action in parser._actions:  # argparse has no public way to add an option string to an existing action
+        for option in list(action.option_strings):
+            if not option.startswith("--"):
+                continue
+            name = option[2:]
+            for alias in (f"--{name.replace('-', '_')}", f"--{name.replace('_', '-')}"):
+                if alias not in parser._option_string_actions:
+                    action.option_strings.append(alias)
+                    parser._option_string_actions[alias] = action
+
+
 def main(task: BuilderTask, argv: list[str] | None = None) -> int:
     """Parse, check everything cheap first (repo id, options, output dir), then build, write, and push if asked."""
     own = argparse.ArgumentParser(add_help=False)
     task.add_arguments(own)
     parser = argparse.ArgumentParser(prog=f"python -m {task.module}", description=task.description, parents=[own])
     _add_common_arguments(parser, default_config_name=task.config_name_help)
+    add_spelling_aliases(parser)
     args = parser.parse_args(argv)
     options = {dest: _plain(getattr(args, dest)) for dest in vars(own.parse_args([]))}
     if task.resolve is not None:
@@ -146,12 +161,11 @@ def main(task: BuilderTask, argv: list[str] | None = None) -> int:
     config_name = args.config_name or task.config_name(options)
     if (args.private or args.revision) and not args.push_to_hub:
         parser.error("--private and --revision only apply to an upload; add --push-to-hub REPO_ID or drop them")
-    hub = None
     try:
         if args.push_to_hub:
-            from hf_seqvcr import hub  # lazy: building data never needs the Hub client
+            from hf_seqvcr.hub import validate_repo_id  # lazy: building data never needs the Hub client
 
-            hub.validate_repo_id(args.push_to_hub)
+            validate_repo_id(args.push_to_hub)
         inputs = options if task.inputs is None else task.inputs(options)
         task.check(**inputs)
         check_output_dir(args.output_dir, config_name)
@@ -172,9 +186,13 @@ def main(task: BuilderTask, argv: list[str] | None = None) -> int:
     output_dir = write_dataset_dir(dataset, args.output_dir, config_name=config_name, card=card_text)
     sizes = ", ".join(f"{split} {len(rows):,}" for split, rows in dataset.items())
     print(f"wrote config {config_name!r} ({sizes}) to {output_dir}")
-    if hub is not None:
+    if args.push_to_hub:
+        from hf_seqvcr.hub import HubPublishError
+
+        from .publish import push_dataset
+
         try:
-            commit = hub.push_dataset(
+            commit = push_dataset(
                 dataset,
                 args.push_to_hub,
                 config_name=config_name,
@@ -183,7 +201,7 @@ def main(task: BuilderTask, argv: list[str] | None = None) -> int:
                 revision=args.revision,
                 local_path=output_dir,
             )
-        except hub.HubPublishError as error:
+        except HubPublishError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         branch = f" (branch {args.revision})" if args.revision else ""

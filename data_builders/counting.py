@@ -23,12 +23,19 @@ from functools import partial
 
 from datasets import DatasetDict
 
+from hf_seqvcr.separators import join_items
+
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments
 from .distinct import Example
-from .length_buckets import add_length_arguments, build_by_length, check_lengths, length_parameters
-from .schema import SplitSizes
-from hf_seqvcr.separators import check_separator_every, join_items
+from .length_buckets import (
+    add_length_arguments,
+    build_by_length,
+    check_lengths,
+    check_separator_every,
+    length_parameters,
+)
+from .splits import SplitSizes
 
 STYLES = ("digits", "sum", "words")
 PREFIXES = {"digits": "count ones:", "sum": "sum:", "words": "count car:"}

@@ -18,9 +18,8 @@ from datasets import DatasetDict
 from datasets.config import MAX_SHARD_SIZE
 from datasets.utils.py_utils import convert_file_size_to_int
 
-from hf_seqvcr.dataset_card import card_metadata, merge_cards
-
 from .card import with_data_files
+from .card_merge import card_metadata, merge_cards
 from .layout import check_config_name, data_dir, shard_name
 
 README = "README.md"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 
 from datasets import Dataset
 
-from .schema import make_split
+from .splits import make_split
 
 Example = tuple[str, str, str]
 """(question, cot, answer)"""

@@ -33,7 +33,7 @@ from hf_seqvcr.schema import ANSWER_MARKER
 from . import cli
 from .cli import BuilderTask, Options
 from .distinct import Example
-from .schema import SPLITS, from_line, make_split
+from .splits import SPLITS, from_line, make_split
 
 VARIANTS = ("aug", "original")
 DEFAULT_VARIANT = "original"

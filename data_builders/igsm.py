@@ -37,7 +37,7 @@ from datasets import DatasetDict
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments, require_int
 from .distinct import Example, draw_distinct
-from .schema import SplitSizes, split_in_order
+from .splits import SplitSizes, split_in_order
 
 LEVELS = 4
 DEFAULT_NEEDED = 6

@@ -24,7 +24,7 @@ from typing import TypeVar
 from datasets import DatasetDict
 
 from .distinct import Example, draw_distinct
-from .schema import SplitSizes, split_in_order
+from .splits import SplitSizes, split_in_order
 
 BUCKET_PREFIX = "test_len"
 DrawAtLength = Callable[[random.Random, int], Example]
@@ -121,6 +121,14 @@ def check_lengths(
         f"lower --train-size, {fix}",
     )
 
+
+
+def check_separator_every(separator_every: int) -> None:
+    if isinstance(separator_every, bool) or not isinstance(separator_every, int) or separator_every < 0:
+        raise ValueError(
+            f"separator_every={separator_every!r} must be an integer >= 0 (0: no separators); "
+            "pass e.g. --separator-every 3"
+        )
 
 def build_by_length(
     draw: DrawAtLength,

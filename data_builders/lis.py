@@ -19,7 +19,7 @@ from datasets import DatasetDict
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments
 from .distinct import Example, draw_distinct
-from .schema import SplitSizes, split_in_order
+from .splits import SplitSizes, split_in_order
 
 DEFAULT_LENGTH = 16
 DEFAULT_MAX_VALUE = 150

@@ -9,10 +9,11 @@ from datasets import DatasetDict, load_dataset
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from hf_seqvcr.dataset_card import card_metadata
 from hf_seqvcr.schema import ANSWER_ONLY_COLUMNS
 
+from .card_merge import card_metadata
 from .dataset_dir import README
+
 
 def load_task_dataset(
     source: str | os.PathLike, config_name: str | None = None, revision: str | None = None

@@ -22,7 +22,7 @@ from datasets import Dataset, DatasetDict
 
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments
-from .schema import SPLITS, SplitSizes, make_split
+from .splits import SPLITS, SplitSizes, make_split
 
 DEFAULT_DIGITS = 5
 DEFAULT_TRAIN_SIZE = 808_000

@@ -30,7 +30,7 @@ from datasets import DatasetDict
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments, require_int
 from .distinct import Example, draw_distinct
-from .schema import SplitSizes, split_in_order
+from .splits import SplitSizes, split_in_order
 
 DEFAULT_TRAIN_N = (2, 4, 8, 16, 32)
 DEFAULT_EVAL_N = (8, 16, 24, 32)

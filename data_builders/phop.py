@@ -14,7 +14,7 @@ Generation plants the chain first. Hop k leaves position ``i_{k-1}`` (``i_0 = n`
 ``s_{k-1}``, so ``i_k - 1`` is really the most recent occurrence; slots left of pair p are free. The adjacent
 slots ``i_k`` and ``i_{k-1} - 1`` hold ``s_k`` and ``s_{k-2}``, both different from ``s_{k-1}``, so every hop moves
 strictly left (``find_1(v, i) = i`` would need ``v[i-1] = v[i]``) and never reaches 0. This is the
-"pairs placed right to left, chain symbol forbidden in each gap" construction of RELATED_METHODS A.3.2; it never
+"pairs placed right to left, chain symbol forbidden in each gap" construction (docs/data_formats.md §3); it never
 lets one hop's landing slot double as the next hop's occurrence slot (``... b a b`` read right to left).
 """
 
@@ -31,7 +31,7 @@ from datasets import DatasetDict
 from . import cli
 from .cli import BuilderTask, Options, add_split_arguments, require_int
 from .distinct import Example, draw_distinct
-from .schema import SplitSizes, split_in_order
+from .splits import SplitSizes, split_in_order
 
 DEFAULT_ALPHABET_SIZE = 4
 DEFAULT_LENGTH = 32

@@ -6,10 +6,11 @@ Names are imported on first use, so `import hf_seqvcr.losses` (e.g. in a torchru
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("hf-seqvcr")  # setup.cfg is the one home of the version
 
 _EXPORTS = {
     "EntropyCallback": "callbacks",

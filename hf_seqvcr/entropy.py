@@ -2,7 +2,7 @@
 
 Seq-VCR's claim is that without it the middle layers of a decoder collapse onto few directions on
 multi-step arithmetic; the per-layer entropy of the token representations makes that visible
-(METHOD.md §3). Following METHOD.md the Gram matrix is taken of the representations as they are,
+(docs/method.md §6). Following the paper the Gram matrix is taken of the representations as they are,
 with no centring or row normalisation (Skean et al. offer those as variants): a shared offset
 common to every token therefore lowers the entropy, which is part of what "collapse" means here.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+
 import torch
 
 from .pause import Positions, position_mask

@@ -2,8 +2,8 @@
 
 Every failure becomes one `HubPublishError` that says what went wrong, how to fix it, and that the
 local copy is untouched (`local_path`), so a builder CLI or a recipe can print it and exit non-zero.
-Datasets go up through `push_dataset`; models through the Trainer's own Hub support, whose errors the
-recipes wrap in `publish_errors`. The token is never put into a message or a card.
+Models go up through the Trainer's own Hub support, whose errors the recipes wrap in `publish_errors`;
+datasets through `data_builders.publish`, on the same checks. The token is never put into a message or a card.
 """
 
 from __future__ import annotations
@@ -13,17 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx2
-from datasets import DatasetDict
-from huggingface_hub import CommitInfo, HfApi, constants, get_token
+from huggingface_hub import constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id as hf_validate_repo_id
 
-from .dataset_card import card_metadata, merge_cards
-
 EXAMPLE_REPO_ID = "your-username/seqvcr-5x5-multiplication"
-# YAML keys `datasets` writes into README.md on every push_to_hub; they describe all configs pushed so far.
-# Our card never overrides them on the Hub.
-DATASETS_OWNED_KEYS = ("configs", "dataset_info")
 
 
 class HubPublishError(RuntimeError):
@@ -60,43 +54,6 @@ def push_token(repo_id: str, *, local_path: str | os.PathLike | None = None) -> 
     return token
 
 
-def push_dataset(
-    dataset: DatasetDict,
-    repo_id: str,
-    *,
-    config_name: str,
-    card: str,
-    private: bool = False,
-    revision: str | None = None,
-    local_path: str | os.PathLike | None = None,
-) -> CommitInfo:
-    """Push `dataset` as config `config_name` of `repo_id`, with `card` (that config's card) merged in.
-
-    The Hub card merges per config like a local builder directory's (`merge_cards`): other configs'
-    sections and build entries stay, and the `configs`/`dataset_info` that `datasets` wrote win.
-    `revision` is a branch, created from main when missing; `private` applies when the repo is created.
-    Returns the last commit (a `str`, its URL; `.oid`; `.repo_url`, the repo's page).
-    """
-    validate_repo_id(repo_id)
-    card_metadata(card)  # a broken card fails here, before any upload
-    token = push_token(repo_id, local_path=local_path)
-    with publish_errors(repo_id, token, local_path):
-        pushed = dataset.push_to_hub(repo_id, config_name=config_name, private=private, revision=revision, token=token)
-        api = HfApi(token=token)
-        readme = api.hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=pushed.oid)
-        with open(readme, encoding="utf-8") as f:
-            merged = merge_cards(f.read(), card, keep=DATASETS_OWNED_KEYS)
-        return api.upload_file(
-            path_or_fileobj=merged.encode(),
-            path_in_repo="README.md",
-            repo_id=repo_id,
-            repo_type="dataset",
-            revision=revision,
-            commit_message=f"Dataset card for config {config_name}",
-            parent_commit=pushed.oid,
-        )
-
-
 @contextmanager
 def publish_errors(repo_id: str, token: str, local_path: str | os.PathLike | None = None) -> Iterator[None]:
     """Turn the clients' auth, network and HTTP errors into a `HubPublishError` without the token."""
@@ -113,6 +70,8 @@ def publish_errors(repo_id: str, token: str, local_path: str | os.PathLike | Non
         else:
             reason = f"Publishing {repo_id} to {where} failed: {e}"
         raise HubPublishError(reason.replace(token, "<token>"), local_path=local_path) from e
+    # huggingface_hub's HTTP client is httpx2 (a declared dependency of both); huggingface_hub re-raises its
+    # transport errors (refused connection, timeout) as they are, with no public error type of its own.
     except (httpx2.TransportError, ConnectionError) as e:
         reason = f"Could not reach {where} to publish {repo_id} ({type(e).__name__}: {e})."
         raise HubPublishError(reason.replace(token, "<token>"), local_path=local_path) from e

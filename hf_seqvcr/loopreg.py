@@ -3,7 +3,7 @@
 For each weight type G (e.g. `self_attn.q_proj.weight`), R_G is the mean cosine similarity between layer ik+j and
 layer (i+1)k+j over adjacent blocks of k layers (L−k pairs, weights flattened); the penalty is
 λ_reg · mean_G (1 − R_G). The paper's printed Eq. 4 adds +λ·mean R_G, which would push layers apart; its stated
-intent (λ → ∞ gives a looped model) and its final cosines ≥ 0.98 need this sign (RELATED_METHODS A.6).
+intent (λ → ∞ gives a looped model) and its final cosines ≥ 0.98 need this sign (docs/looped_and_oversquashing.md §2).
 """
 
 from __future__ import annotations

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 
 CovarianceMode = Literal["batch", "batch_positions"]
 CovarianceMethod = Literal["auto", "gram", "covariance"]
+
+
+class Lambdas(NamedTuple):
+    """The weights (λ1 of the variance hinge, λ2 of the covariance term) of one task family."""
+
+    var: float
+    cov: float
+
+
+# The paper's λ per task family (Arefin et al. 2025; docs/method.md, "λ per task"); its batch sizes: 32 and 128.
+MULTIPLICATION_LAMBDAS = Lambdas(var=1.0, cov=0.004)
+OTHER_TASKS_LAMBDAS = Lambdas(var=0.1, cov=0.5)  # arithmetic expressions, LIS, GSM8K
 
 
 @dataclass
@@ -24,8 +36,8 @@ def seq_vcr_loss(
     z: torch.Tensor,
     mask: torch.Tensor | None = None,
     *,
-    lambda_var: float = 1.0,
-    lambda_cov: float = 0.004,
+    lambda_var: float = MULTIPLICATION_LAMBDAS.var,
+    lambda_cov: float = MULTIPLICATION_LAMBDAS.cov,
     eps: float = 1e-4,
     covariance_mode: CovarianceMode = "batch",
     method: CovarianceMethod = "auto",

@@ -1,4 +1,4 @@
-"""The paper's five configurations as presets over `SeqVCRConfig` (METHOD.md §5)."""
+"""The paper's five configurations as presets over `SeqVCRConfig` (docs/method.md §7)."""
 
 from __future__ import annotations
 

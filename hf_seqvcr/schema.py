@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from datasets import Features, Value
-
-COLUMNS = ("question", "cot", "answer")
+COLUMNS = ("question", "cot", "answer")  # all strings
 ANSWER_ONLY_COLUMNS = ("question", "answer")
-FEATURES = Features({name: Value("string") for name in COLUMNS})
 ANSWER_MARKER = "####"
 
 

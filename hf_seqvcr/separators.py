@@ -12,14 +12,6 @@ from collections.abc import Sequence
 SEPARATOR = ","
 
 
-def check_separator_every(separator_every: int) -> None:
-    if isinstance(separator_every, bool) or not isinstance(separator_every, int) or separator_every < 0:
-        raise ValueError(
-            f"separator_every={separator_every!r} must be an integer >= 0 (0: no separators); "
-            "pass e.g. --separator-every 3"
-        )
-
-
 def join_items(items: Sequence[str], joiner: str, separator_every: int) -> str:
     """``items`` joined by ``joiner``, with ``,`` after every ``separator_every``-th item but never at the end.
 

@@ -5,7 +5,7 @@ into module constants when they are imported. Importing this module therefore bi
 127.0.0.1 (port 0) and points those variables at it right away: tests/conftest.py imports it before
 anything imports the clients, and the `hub` fixture checks that the clients really use it.
 
-It speaks the subset of the Hub API listed in ../shared/docs/HUB_API.md: repo create/info, branches
+It speaks the subset of the Hub API listed in docs/hub.md §4: repo create/info, branches
 and refs, preupload, the LFS batch + PUT upload, NDJSON commits, tree and paths-info listings,
 resolve (HEAD/GET with ranges), validate-yaml, whoami-v2 and the best-effort agent-harnesses call.
 `fail_next_commits` makes it answer HTTP 500 to a repo's next commits, to test what clients do when a push fails.

@@ -2,7 +2,8 @@
 are (the test tools, not what is tested), one a line, for `make test-oldest`.
 
 setup.cfg stays the one home of the bounds: this only reads them. torch is left out: the Makefile installs the CPU
-build on disk (an older torch from the index would be a multi-GB CUDA build), so its lower bound is not exercised.
+build on disk (`TORCH`; one from the index would be a multi-GB CUDA build), and setup.cfg's torch floor is that
+same version (tests/test_requirements.py checks it).
 A lower bound must name a release that installs together with the others' lower bounds (pip resolves them at once).
 """
 

@@ -20,10 +20,10 @@ from datasets import Dataset, DatasetDict
 
 from data_builders import arithmetic, cli, gsm8k, lis, load_task_dataset, multiplication, to_line, write_dataset_dir
 from data_builders.card import dataset_card
-from data_builders.schema import SplitSizes, make_split, split_in_order
+from data_builders.card_merge import merge_cards
 from data_builders.distinct import draw_distinct
+from data_builders.splits import SplitSizes, make_split, split_in_order
 from hf_seqvcr.citations import bibtex
-from hf_seqvcr.dataset_card import merge_cards
 
 DENG_MULT = [
     "4_by_4_mult/valid.txt",
@@ -311,6 +311,15 @@ def _parquet_bytes(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*.parquet"))}
 
 
+def test_every_flag_also_takes_the_training_scripts_underscore_spelling(tmp_path):
+    argv = ["--length", "5", "--max-value", "30", "--train-size", "40", "--validation-size", "5", "--test-size", "5",
+            "--config-name", "c"]  # fmt: skip
+    underscored = [f"--{arg[2:].replace('-', '_')}" if arg.startswith("--") else arg for arg in argv]
+    assert lis.main([*argv, "--output-dir", str(tmp_path / "hyphens")]) == 0
+    assert lis.main([*underscored, "--output_dir", str(tmp_path / "underscores")]) == 0
+    assert _parquet_bytes(tmp_path / "hyphens") == _parquet_bytes(tmp_path / "underscores") != {}
+
+
 @pytest.mark.parametrize("task", list(BUILDS))
 def test_same_seed_gives_byte_identical_parquet_and_a_loadable_card(task, tmp_path):
     main, argv = BUILDS[task]
@@ -530,7 +539,7 @@ def test_hub_id_while_offline_says_pass_a_local_directory(tmp_path):
 
 @pytest.fixture
 def fake_hub(monkeypatch):
-    """Stands in for hf_seqvcr.hub: records calls, rejects repo ids without a slash."""
+    """Stands in for hf_seqvcr.hub and data_builders.publish: records calls, rejects repo ids without a slash."""
     calls = []
 
     class HubPublishError(RuntimeError):
@@ -546,12 +555,9 @@ def fake_hub(monkeypatch):
         calls.append(("push", repo_id, kwargs, {split: len(rows) for split, rows in dataset.items()}))
         return types.SimpleNamespace(repo_url=f"https://hub.example/datasets/{repo_id}")
 
-    hub = types.SimpleNamespace(
-        validate_repo_id=validate_repo_id, push_dataset=push_dataset, HubPublishError=HubPublishError
-    )
-    # A stand-in package too: importing the real one pulls in torch and transformers (seconds) for nothing.
-    monkeypatch.setitem(sys.modules, "hf_seqvcr", types.SimpleNamespace(hub=hub))
+    hub = types.SimpleNamespace(validate_repo_id=validate_repo_id, HubPublishError=HubPublishError)
     monkeypatch.setitem(sys.modules, "hf_seqvcr.hub", hub)
+    monkeypatch.setitem(sys.modules, "data_builders.publish", types.SimpleNamespace(push_dataset=push_dataset))
     return calls
 
 

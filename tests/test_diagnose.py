@@ -10,9 +10,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from data_builders.dataset_dir import write_dataset_dir
 from data_builders.layout import config_entry
+from hf_seqvcr.pause import add_pause_tokens
 from hf_seqvcr.scripts import diagnose
 from hf_seqvcr.scripts.diagnose import main
-from hf_seqvcr.pause import add_pause_tokens
 from hf_seqvcr.tokenizer import build_digit_tokenizer
 
 N_LAYER = 2
@@ -132,4 +132,27 @@ def test_earlier_results_are_replaced_only_with_overwrite(tmp_path, capsys):
     (tmp_path / "entropy.json").write_text("{}")
     with pytest.raises(SystemExit):
         main(["--checkpoints", str(tmp_path), "--dataset", str(tmp_path), "--output-dir", str(tmp_path)])
-    assert "--overwrite to replace them" in capsys.readouterr().err and (tmp_path / "entropy.json").read_text() == "{}"
+    assert "--overwrite_output_dir to replace them" in capsys.readouterr().err
+    assert (tmp_path / "entropy.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("output_flag", ["--output-dir", "--output_dir"])
+@pytest.mark.parametrize(
+    "overwrite, replaces",
+    [([], False), (["--overwrite"], True), (["--overwrite_output_dir"], True), (["--overwrite-output-dir", "true"], True),
+     (["--overwrite_output_dir", "false"], False)],
+)  # fmt: skip
+def test_the_training_spellings_of_output_dir_and_overwrite_are_accepted(tmp_path, capsys, output_flag, overwrite,
+                                                                         replaces):  # fmt: skip
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    (tmp_path / "entropy.json").write_text("{}")
+    argv = ["--checkpoints", str(tmp_path / "ckpt"), "--dataset", str(tmp_path), "--num_examples", "3",
+            output_flag, str(tmp_path), *overwrite]  # fmt: skip
+    if replaces:
+        args = diagnose.parse_args(argv)
+        assert args.output_dir == tmp_path and args.overwrite is True and args.num_examples == 3
+    else:
+        with pytest.raises(SystemExit):
+            diagnose.parse_args(argv)
+        assert "holds the results of an earlier run" in capsys.readouterr().err

@@ -16,16 +16,17 @@ import torch
 from datasets import Dataset, DatasetDict, load_dataset
 from huggingface_hub import DatasetCard, HfApi, ModelCard, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
-from tiny import tiny_gpt2, tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
+from data_builders.card_merge import BUILDS_KEY, config_section, render_card
+from data_builders.publish import push_dataset
 from hf_seqvcr import PauseDataCollator, SeqVCRConfig, SeqVCRTrainer, add_pause_tokens
 from hf_seqvcr.citations import CITATIONS, METHOD_CITATIONS
-from hf_seqvcr.dataset_card import BUILDS_KEY, config_section, render_card
-from hf_seqvcr.hub import HubPublishError, push_dataset, validate_repo_id
+from hf_seqvcr.hub import HubPublishError, validate_repo_id
 from hf_seqvcr.model_card import framework_versions, render_model_card
 from hf_seqvcr.tokenizer import build_digit_tokenizer
+from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
+from tiny import tiny_gpt2, tiny_llama
 
 PAUSES = ["<pause>", "<pause>"]
 CARD = render_card(

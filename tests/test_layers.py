@@ -1,7 +1,8 @@
 """Dependencies run one way: the library → the data builders → the training pipeline (`hf_seqvcr.scripts`).
 
 Imports are read from the source (those inside functions count too), so a lazy import cannot hide a wrong
-direction; one subprocess also imports every library module and checks what it pulled in.
+direction; one subprocess also imports every library module and checks what it pulled in. The library also holds
+no builder-only code: what only the data builders use lives in `data_builders`.
 """
 
 import ast
@@ -76,6 +77,56 @@ def test_the_builders_do_not_reach_the_pipeline():
 
 def test_no_module_imports_itself_through_any_path():
     assert not [m for m in MODULES if m in _reachable(m)]
+
+
+def _library(module: str) -> bool:
+    return module.startswith("hf_seqvcr") and not _is_pipeline(module)
+
+
+def _top_level_names(module: str) -> set[str]:
+    """Public functions, classes and constants a module defines."""
+    names = set()
+    for node in ast.parse(MODULES[module].read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name) and t.id.isupper())
+    return {name for name in names if not name.startswith("_")}
+
+
+def _used_names(module: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.add(node.name.rpartition(".")[2])
+    return names
+
+
+def builder_only(modules: dict[str, set[str]], used: dict[str, set[str]]) -> list[str]:
+    """`module.name` of every library definition that only data_builders modules use (by name)."""
+    found = []
+    for module, names in modules.items():
+        for name in sorted(names):
+            users = {other for other, uses in used.items() if name in uses}  # its own module counts
+            if users and all(user.startswith("data_builders") for user in users):
+                found.append(f"{module}.{name}")
+    return found
+
+
+def test_the_library_holds_no_builder_only_code():
+    library = {m: _top_level_names(m) for m in MODULES if _library(m)}
+    assert builder_only(library, {m: _used_names(m) for m in MODULES}) == []
+
+
+def test_builder_only_flags_a_definition_only_the_builders_use():
+    """Control arm: the same check on a made-up graph."""
+    library = {"hf_seqvcr.hub": {"push_dataset", "validate_repo_id"}}
+    used = {"data_builders.cli": {"push_dataset", "validate_repo_id"}, "hf_seqvcr.scripts.train": {"validate_repo_id"}}
+    assert builder_only(library, used) == ["hf_seqvcr.hub.push_dataset"]
 
 
 def test_the_pipeline_sits_above_both():

@@ -1,4 +1,4 @@
-"""seq_vcr_loss against a slow, literal transcription of Eq. 3 (METHOD.md §1)."""
+"""seq_vcr_loss against a slow, literal transcription of Eq. 3 (docs/method.md §1)."""
 
 import pytest
 import torch

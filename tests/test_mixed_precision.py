@@ -1,12 +1,12 @@
-"""`--bf16` (autocast) runs the transformer in bf16 while the Seq-VCR head and statistics stay in fp32 (METHOD.md §1)."""
+"""`--bf16` (autocast) runs the transformer in bf16 while the Seq-VCR head and statistics stay in fp32 (docs/method.md §1)."""
 
 import math
 
 import torch
-from tiny import addition_splits, sgd_config, tiny_llama
 
 from hf_seqvcr import SeqVCRTrainer, build_digit_tokenizer
 from hf_seqvcr.projection import PROJECTIONS_KEY
+from tiny import addition_splits, sgd_config, tiny_llama
 
 
 def test_bf16_autocast_keeps_the_projections_in_fp32(tmp_path):

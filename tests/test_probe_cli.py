@@ -150,5 +150,15 @@ def test_an_earlier_probe_is_replaced_only_with_overwrite(tmp_path, capsys):
     (tmp_path / "probe.json").write_text("{}")
     with pytest.raises(SystemExit) as exit_info:
         probe(["--checkpoints", str(tmp_path / "missing"), "--output-dir", str(tmp_path)])
-    assert exit_info.value.code == 2 and "--overwrite to replace them" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--overwrite_output_dir to replace them" in capsys.readouterr().err
     assert (tmp_path / "probe.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("flags", [["--output_dir", "OUT", "--overwrite_output_dir"],
+                                   ["--output-dir", "OUT", "--overwrite"],
+                                   ["--output_dir", "OUT", "--overwrite-output-dir", "true", "--separator_every", "2"]])  # fmt: skip
+def test_the_training_spellings_of_the_flags_are_accepted(tmp_path, flags):
+    argv = ["--checkpoints", "c", "--lengths", "4", *(str(tmp_path) if flag == "OUT" else flag for flag in flags)]
+    _, args = probe_module.parse_args(argv)
+    assert args.output_dir == tmp_path and args.overwrite is True and args.lengths == [4]
+    assert args.separator_every == (2 if "--separator_every" in flags else 3)

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from launch import accelerate_launch
+import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
+from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS, OTHER_TASKS_LAMBDAS
 from hf_seqvcr.methods import METHODS, apply_method, uses_cot
 from hf_seqvcr.scripts.models import ModelArguments
 from hf_seqvcr.scripts.parser import SeqVCRParser
 from hf_seqvcr.scripts.train import ScriptArguments, main, parse, summary
+from launch import accelerate_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "multiplication" / "demo.yaml"
@@ -29,6 +31,28 @@ def test_yaml_sets_defaults_and_flags_override_them(tmp_path):
     script, model, training = parse(DEMO, ["--learning_rate", "0.5", "--output_dir", str(tmp_path)])
     assert training.learning_rate == 0.5
     assert training.seqvcr_lambda_cov == 0.004 and script.method == "seqvcr_pause" and model.model_config == "tiny"
+
+
+def test_training_flags_take_both_spellings_like_the_other_commands(tmp_path):
+    """HfArgumentParser registers `--output-dir` beside `--output_dir`; the pipeline must see either as given."""
+    output = tmp_path / "run"
+    _, _, underscores = parse(DEMO, ["--output_dir", str(output), "--learning_rate", "0.5"])
+    _, _, hyphens = parse(DEMO, ["--output-dir", str(output), "--learning-rate", "0.5"])
+    assert underscores.output_dir == hyphens.output_dir == str(output) and hyphens.learning_rate == 0.5
+    output.mkdir()
+    (output / "results.json").write_text("{}")  # a finished run: replaced only when asked, in either spelling
+    for flag in ("--overwrite_output_dir", "--overwrite-output-dir"):
+        assert parse(DEMO, ["--output-dir", str(output), flag, "true"])[0].overwrite_output_dir is True
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_recipes_use_the_papers_lambdas_of_their_task_family(path):
+    """hf_seqvcr.losses is the one home of the paper's λ; a recipe that sets them must agree with it."""
+    settings = yaml.safe_load(path.read_text())
+    if "seqvcr_lambda_var" not in settings and "seqvcr_lambda_cov" not in settings:
+        pytest.skip("sets no λ")
+    family = MULTIPLICATION_LAMBDAS if path.parent.name == "multiplication" else OTHER_TASKS_LAMBDAS
+    assert (settings.get("seqvcr_lambda_var"), settings.get("seqvcr_lambda_cov")) == tuple(family)
 
 
 def test_unknown_yaml_keys_are_an_error(tmp_path, capsys):
@@ -95,6 +119,10 @@ def test_accelerate_launch_runs_a_recipe_end_to_end(tmp_path):
         "recipes/accelerate_configs/cpu.yaml", "recipes/multiplication.py", *TINY_RUN, "--output_dir", str(output)
     )
     assert "exact match" in run.stdout and str(output) in run.stdout
+    assert " - INFO - hf_seqvcr.scripts.train - script arguments: {" in run.stdout  # logging is set up
+    assert re.search(r"\[INFO\|trainer\.py:\d+\] .* >> \*+ Running training \*+", run.stderr)  # and transformers'
+    card = (output / "README.md").read_text()  # every run ends with its model card, not only a pushed one
+    assert "method `seqvcr_pause`" in card and "| `test_exact_match` |" in card
     results = json.loads((output / "results.json").read_text())
     assert results["method"] == "seqvcr_pause" and results["num_test_examples"] == 10
     assert 0.0 <= results["test_exact_match"] <= 1.0 and len(results["test_position_accuracy"]) == 2

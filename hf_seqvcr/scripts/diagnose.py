@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from data_builders import load_task_dataset
+from data_builders.cli import add_spelling_aliases
 
 from ..entropy import layerwise_entropy
 from ..evaluation import evaluate_exact_match
@@ -53,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", required=True, type=Path)
     add_overwrite_argument(parser)
+    add_spelling_aliases(parser)
     args = parser.parse_args(argv)
     if (error := earlier_results(args.output_dir, RESULT_NAME, args.overwrite)) is not None:
         parser.error(error)

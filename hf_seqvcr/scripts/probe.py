@@ -29,6 +29,7 @@ from transformers import AutoConfig, PretrainedConfig, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 from data_builders import is_hub_dataset, load_task_dataset
+from data_builders.cli import add_spelling_aliases
 from data_builders.length_buckets import bucket_split, bucket_splits
 
 from ..evaluation import exact_match_by_length
@@ -134,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", required=True, type=Path, help="where probe.json and the PNGs go")
     add_overwrite_argument(parser)
+    add_spelling_aliases(parser)
     args = parser.parse_args(argv)
     try:
         args.lengths = parse_lengths(args.lengths)

@@ -1,7 +1,8 @@
 """The pipeline every recipe runs: data → model + pauses → train → exact match on test → save (and push).
 
+Every run ends with the model card (`SeqVCRMixin.create_model_card`, with the test scores) in `--output_dir`.
 `--push_to_hub` uses the Trainer's own Hub support (`--hub_model_id`, `--hub_strategy`, `--hub_private_repo`,
-`--hub_revision`); the final push carries the card `SeqVCRMixin.create_model_card` writes, with the test scores.
+`--hub_revision`); the final push carries that card.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ import dataclasses
 import json
 import logging
 import shlex
+import sys
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import datasets
+import transformers
 from datasets import DatasetDict
 from transformers import set_seed
 
@@ -208,18 +212,19 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         **train_result.metrics,
         "failed_checkpoint_pushes": [asdict(failure) for failure in trainer.failed_pushes],
     }
-    if not token:  # with a push, `push_to_hub` saves the model (calling `save_model` here would push twice)
+    on_hub = script_args.dataset_name is not None and is_hub_dataset(script_args.dataset_name)
+    card = dict(dataset=script_args.dataset_name if on_hub else None, dataset_args=script_args.dataset_config,
+                dataset_revision=script_args.dataset_revision)  # fmt: skip
+    if not token:  # with a push, `push_to_hub` saves the model and writes the card (doing it here would push twice)
         trainer.save_model()
+        trainer.create_model_card(**card)  # README.md from the logged test scores, as a push would write it
     if trainer.is_world_process_zero():  # after the local save, before the push (so it is published too)
         (Path(training_args.output_dir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     pushed = None
     if token:
-        on_hub = script_args.dataset_name is not None and is_hub_dataset(script_args.dataset_name)
         with publish_errors(training_args.hub_model_id, token, local_path=training_args.output_dir):
             # saves, writes the card from the logged test scores, uploads; every rank must call it
-            pushed = trainer.push_to_hub(dataset=script_args.dataset_name if on_hub else None,
-                                         dataset_args=script_args.dataset_config,
-                                         dataset_revision=script_args.dataset_revision)  # fmt: skip
+            pushed = trainer.push_to_hub(**card)
     if trainer.is_world_process_zero():
         print(summary(results, training_args.output_dir, training_args.num_pause_tokens,
                       pushed.repo_url if pushed else None))  # fmt: skip
@@ -238,9 +243,25 @@ def summary(results: dict, output_dir: str, num_pause_tokens: int, hub_url: str 
     )
 
 
+def setup_logging(training_args: SeqVCRConfig) -> None:
+    """Show this pipeline's, transformers' and datasets' log lines, as transformers' examples and TRL's recipes do:
+    INFO on the main process unless `--log_level` says otherwise, `--log_level_replica` (warning) on the others."""
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
+                        handlers=[logging.StreamHandler(sys.stdout)])  # fmt: skip
+    if training_args.should_log:  # `--log_level passive` (the default) keeps transformers' verbosity: make it info
+        transformers.utils.logging.set_verbosity_info()
+    level = training_args.get_process_log_level()
+    logger.setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+
+
 def main(default_config: str | Path | None, argv: list[str] | None = None) -> dict:
     """Parse, run, and turn unusable data or a Hub failure into one message and exit status 1 (no traceback)."""
     script_args, model_args, training_args = parse(default_config, argv)
+    setup_logging(training_args)
     logger.info("script arguments: %s", asdict(script_args))
     try:
         return run(script_args, model_args, training_args)

@@ -2,8 +2,8 @@
 
 A builder directory or Hub dataset repo can hold several configs (say ``4x4`` and ``5x5``); each owns one
 YAML ``configs:`` item, one entry under ``seqvcr_builds:`` and one marked markdown section, so writing one
-config rewrites only its own parts of the card. The data builders (local directories) and `hub.push_dataset`
-(the Hub copy) both merge through `merge_cards`, so the two copies of a card never disagree.
+config rewrites only its own parts of the card. The local directory (`dataset_dir`) and the Hub copy
+(`publish.push_dataset`) both merge through `merge_cards`, so the two copies of a card never disagree.
 """
 
 from __future__ import annotations

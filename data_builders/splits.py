@@ -1,4 +1,4 @@
-"""Splits in the row schema of `hf_seqvcr.schema` (re-exported here), and Deng et al.'s one-line text format.
+"""Splits of rows in the schema of `hf_seqvcr.schema` (its one home), and Deng et al.'s one-line text format.
 
 Joined as ``question||cot #### answer`` a row gives Deng et al.'s line format.
 """
@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, Features, Value
 
-from hf_seqvcr.schema import ANSWER_MARKER, COLUMNS, FEATURES, cot_target
+from hf_seqvcr.schema import ANSWER_MARKER, COLUMNS, cot_target
 
 SPLITS = ("train", "validation", "test")
+FEATURES = Features({name: Value("string") for name in COLUMNS})  # what every builder writes
 
 
 def to_line(row: dict[str, str]) -> str:
