@@ -14,7 +14,7 @@ from typing import get_args
 
 from transformers import TrainingArguments
 
-from .losses import CovarianceMode
+from .losses import MULTIPLICATION_LAMBDAS, OTHER_TASKS_LAMBDAS, CovarianceMode
 from .pause import Positions
 from .projection import ProjectionType
 
@@ -23,7 +23,7 @@ from .projection import ProjectionType
 class SeqVCRArguments:
     """The Seq-VCR, pause-token, loop-regularizer and exact-match fields, to mix into a `TrainingArguments` subclass
     (list it first: `class MyConfig(SeqVCRArguments, TrainingArguments)`). Only adds fields: every default of the
-    arguments class it joins stays as it was. Defaults follow the paper's multiplication setting (METHOD.md §1).
+    arguments class it joins stays as it was. Defaults follow the paper's multiplication setting (docs/method.md §2).
     """
 
     use_seqvcr: bool = field(
@@ -31,14 +31,14 @@ class SeqVCRArguments:
         metadata={"help": "Add the Seq-VCR regularizer to the LM loss. Off gives plain Trainer behaviour."},
     )
     seqvcr_lambda_var: float = field(
-        default=1.0,
-        metadata={"help": "λ1, weight of the variance hinge (std of each projected dim pushed up to 1). Paper: 1.0 "
-                  "for multiplication, 0.1 for the other tasks."},
+        default=MULTIPLICATION_LAMBDAS.var,
+        metadata={"help": "λ1, weight of the variance hinge (std of each projected dim pushed up to 1). Paper: "
+                  f"{MULTIPLICATION_LAMBDAS.var} for multiplication, {OTHER_TASKS_LAMBDAS.var} for the other tasks."},
     )
     seqvcr_lambda_cov: float = field(
-        default=0.004,
-        metadata={"help": "λ2, weight of the squared off-diagonal covariances. Paper: 0.004 for multiplication, "
-                  "0.5 for the other tasks."},
+        default=MULTIPLICATION_LAMBDAS.cov,
+        metadata={"help": "λ2, weight of the squared off-diagonal covariances. Paper: "
+                  f"{MULTIPLICATION_LAMBDAS.cov} for multiplication, {OTHER_TASKS_LAMBDAS.cov} for the other tasks."},
     )
     seqvcr_eps: float = field(
         default=1e-4, metadata={"help": "η added to the variance inside the square root (VICReg's value)."}

@@ -5,7 +5,7 @@ the next (no loop embedding, no re-injection, fixed L), then the final norm and 
 unique layers before and after the looped block: `LoopLayout(prefix=4, block=4, loops=4, suffix=4)` is the paper's
 "(4⊗1, 4, 1)", 12 distinct layers at depth 24.
 
-Each effective layer application gets its own KV-cache slot, as the definition implies (RELATED_METHODS A.2):
+Each effective layer application gets its own KV-cache slot, as the definition implies (docs/looped_and_oversquashing.md §1):
 attention in loop t sees the loop-t keys and values of earlier positions, so `generate()` with the cache matches
 a full forward. The config reports the effective depth at run time (`num_hidden_layers`), so the cache, the
 hidden-state outputs (effective depth + 1 states) and Seq-VCR's layer indices all see every application. Each
