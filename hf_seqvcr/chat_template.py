@@ -39,10 +39,9 @@ def qa_chat_template(prefix: str, eos: str, pauses: str) -> str:
 
 
 def conversational_chat_template(template: str, pauses: str) -> str:
-    """`template` (a model's own chat format) with `pauses` rendered after its generation prompt; a template
-    already extended is extended afresh, not twice."""
-    base = template.split(PAUSES_MARKER, 1)[0]
-    return base + PAUSES_MARKER + f"{{% if add_generation_prompt %}}{{{{ {json.dumps(pauses, ensure_ascii=False)} }}}}{{% endif %}}"
+    """`template` (a model's own chat format) with `pauses` rendered after its generation prompt."""
+    pauses = json.dumps(pauses, ensure_ascii=False)
+    return template + PAUSES_MARKER + f"{{% if add_generation_prompt %}}{{{{ {pauses} }}}}{{% endif %}}"
 
 
 def has_foreign_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
@@ -68,8 +67,9 @@ def set_pause_chat_template(
         if not has_foreign_chat_template(tokenizer):
             raise ValueError("conversational=True extends the tokenizer's own chat template, and it has none; "
                              "pass conversational=False for question/answer training.")  # fmt: skip
-        plain = tokenizer.apply_chat_template(PROBE, add_generation_prompt=True, tokenize=False)
-        tokenizer.chat_template = conversational_chat_template(previous, pause_text)
+        base = previous.split(PAUSES_MARKER, 1)[0]  # extended before: extend the model's own template afresh
+        plain = tokenizer.apply_chat_template(PROBE, add_generation_prompt=True, tokenize=False, chat_template=base)
+        tokenizer.chat_template = conversational_chat_template(base, pause_text)
         expected = tokenizer(plain + pause_text, add_special_tokens=False)["input_ids"]
     else:
         prefix = prompt_prefix_ids(tokenizer)
