@@ -170,3 +170,19 @@ def test_the_recipe_fine_tunes_a_pretrained_directory_and_it_reloads_from_the_hu
         rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
         assert list(rendered) == collator.prompt_ids(question)
     assert (collator.prompt_ids("1")[0] == tokenizer.bos_token_id != tokenizer.eos_token_id) == ADDS_BOS[family]
+
+
+def test_batched_generation_equals_one_by_one_with_the_models_bos(family, family_dirs):
+    model, _, collator = pretrained(family_dirs[family])
+    questions = ["1 + 2", "345 + 6789", "9 * 99", "123456 - 7"]  # different lengths: real left padding after BOS
+    batched = predict_answers(model, collator, questions, batch_size=4, max_new_tokens=6)
+    assert batched == [predict_answers(model, collator, [q], batch_size=1, max_new_tokens=6)[0] for q in questions]
+
+
+def test_the_reference_written_back_scores_one(family, family_dirs):
+    """Forced outputs: a model that writes each reference's own tokens then eos is right on every row."""
+    _, tokenizer, collator = pretrained(family_dirs[family])
+    rows = [{"question": "35 * 2000", "answer": "700 00"}, {"question": "12 * 34", "answer": "8 0 4"}]
+    for row in rows:
+        model = Spells(collator.target_ids(row))
+        assert evaluate_exact_match(model, collator, [row])["exact_match"] == 1.0
