@@ -7,6 +7,10 @@
   `prompt.prompt_prefix_ids`); an assistant message renders as `[pauses] answer <eos>`, the training target;
 - conversational training (the tokenizer came with a chat template): that template, unchanged, with the pauses
   after its generation prompt.
+
+A template is text, so the tokenizer must encode the text after a special token as it encodes that text alone
+(byte-level BPE, WordLevel and per-segment Metaspace, as in LLaMA-2's and Mistral's tokenizer.json, do; Metaspace
+with `prepend_scheme="first"` does not): `set_pause_chat_template` checks this and refuses otherwise.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ def set_pause_chat_template(
     `conversational=True` keeps the tokenizer's chat template and renders the pauses after its generation prompt;
     `False` writes the question/answer template (replacing any other).
     """
+    if tokenizer.eos_token is None:
+        raise ValueError("the tokenizer has no eos token; set `tokenizer.eos_token` (it ends every question)")
     tokens = [tokenizer.convert_ids_to_tokens(p) if isinstance(p, int) else p for p in pauses]
     pause_text = "".join(tokens)
     previous = tokenizer.chat_template

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -12,6 +13,8 @@ from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerB
 from .chat_template import has_foreign_chat_template, set_pause_chat_template
 from .prompt import build_prompt_ids, prompt_prefix_ids
 from .schema import cot_target, required_columns
+
+logger = logging.getLogger(__name__)
 
 PAUSE_TOKEN = "<pause>"
 UNBOUNDED_LENGTH = int(1e20)  # a tokenizer without a stated `model_max_length` reports about 1e30
@@ -42,6 +45,7 @@ def add_pause_tokens(
     lets plain transformers (`apply_chat_template`, `pipeline`) build that prompt. `conversational` picks the
     template (default: extend the tokenizer's own chat template if it has one, else question/answer). Each new
     token's rows start at the mean of the existing rows, whether the matrix grows or had spare rows (a padded vocab).
+    A tokenizer the template cannot reproduce the prompt with is left as it is, with a warning.
     """
     tokens = pause_token_strings(num, distinct)
     known = len(tokenizer)
@@ -56,7 +60,10 @@ def add_pause_tokens(
         model.config.distinct_pause_embeddings = distinct
     if conversational is None:
         conversational = has_foreign_chat_template(tokenizer)
-    set_pause_chat_template(tokenizer, tokens, conversational=conversational)
+    try:
+        set_pause_chat_template(tokenizer, tokens, conversational=conversational)
+    except ValueError as error:  # training needs no template: say what the saved tokenizer will lack
+        logger.warning("No chat template for this tokenizer (%s); the saved tokenizer keeps its own.", error)
     return tokenizer, model
 
 
