@@ -8,9 +8,9 @@
 - conversational training (the tokenizer came with a chat template): that template, unchanged, with the pauses
   after its generation prompt.
 
-A template is text, so the tokenizer must encode the text after a special token as it encodes that text alone
-(byte-level BPE, WordLevel and per-segment Metaspace, as in LLaMA-2's and Mistral's tokenizer.json, do; Metaspace
-with `prepend_scheme="first"` does not): `set_pause_chat_template` checks this and refuses otherwise.
+A template is text, re-encoded by the tokenizer: `set_pause_chat_template` writes one whose rendering encodes to
+exactly the training prompt (for SentencePiece vocabularies that mark only a text's first word, with a space before
+each message, see `qa_chat_template`), checks it, and refuses a tokenizer for which none does.
 """
 
 from __future__ import annotations
@@ -24,17 +24,25 @@ from .prompt import build_prompt_ids, prompt_prefix_ids
 
 QA_MARKER = "{#- hf-seqvcr question/answer prompt: [bos] question <eos> [pauses], as PauseDataCollator -#}"
 PAUSES_MARKER = "{# hf-seqvcr: the pause tokens follow the generation prompt #}"
-PROBE = [{"role": "user", "content": "12 + 34"}]
+PROBES = ("12 + 34", " 7")  # a text, and one that starts with a space
 
 
-def qa_chat_template(prefix: str, eos: str, pauses: str) -> str:
-    """The question/answer template; `prefix`, `eos` and `pauses` are the token strings to render."""
+def qa_chat_template(prefix: str, eos: str, pauses: str, *, space_before_text: bool = False) -> str:
+    """The question/answer template; `prefix`, `eos` and `pauses` are the token strings to render.
+
+    `space_before_text` puts a space before a message that does not start with one: a SentencePiece tokenizer that
+    marks only a text's first word (`prepend_scheme="first"`, transformers' `LlamaTokenizer`) reads it as the `▁`
+    that the text encoded alone starts with, and that it does not add after a special token.
+    """
     prefix, eos, pauses = (json.dumps(text, ensure_ascii=False) for text in (prefix, eos, pauses))
+    content = "message['content']"
+    if space_before_text:
+        content = f"(' ' if not {content}.startswith(' ') else '') + {content}"
     return (
         QA_MARKER
         + "{%- for message in messages -%}"
-        + f"{{%- if message['role'] == 'user' -%}}{{{{- {prefix} + message['content'] + {eos} -}}}}"
-        + f"{{%- elif message['role'] == 'assistant' -%}}{{{{- {pauses} + message['content'] + {eos} -}}}}"
+        + f"{{%- if message['role'] == 'user' -%}}{{{{- {prefix} + {content} + {eos} -}}}}"
+        + f"{{%- elif message['role'] == 'assistant' -%}}{{{{- {pauses} + {content} + {eos} -}}}}"
         + "{%- else -%}{{- raise_exception('This model was trained on questions and answers: pass user and "
         "assistant messages only.') -}}{%- endif -%}"
         + "{%- endfor -%}"
@@ -74,21 +82,29 @@ def set_pause_chat_template(
             raise ValueError("conversational=True extends the tokenizer's own chat template, and it has none; "
                              "pass conversational=False for question/answer training.")  # fmt: skip
         base = previous.split(PAUSES_MARKER, 1)[0]  # extended before: extend the model's own template afresh
-        plain = tokenizer.apply_chat_template(PROBE, add_generation_prompt=True, tokenize=False, chat_template=base)
-        tokenizer.chat_template = conversational_chat_template(base, pause_text)
-        expected = tokenizer(plain + pause_text, add_special_tokens=False)["input_ids"]
+        candidates = [conversational_chat_template(base, pause_text)]
+        texts = [tokenizer.apply_chat_template(_user(probe), add_generation_prompt=True, tokenize=False,
+                                               chat_template=base) + pause_text for probe in PROBES]  # fmt: skip
+        expected = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
     else:
         prefix = prompt_prefix_ids(tokenizer)
-        tokenizer.chat_template = qa_chat_template(
-            "".join(tokenizer.convert_ids_to_tokens(prefix)), tokenizer.eos_token, pause_text
-        )
-        expected = build_prompt_ids(tokenizer, PROBE[0]["content"], tokenizer.convert_tokens_to_ids(tokens), prefix)
-    rendered = tokenizer.apply_chat_template(PROBE, add_generation_prompt=True, tokenize=True, return_dict=False)
-    if list(rendered) != expected:
-        tokenizer.chat_template = previous
-        raise ValueError(
-            f"The chat template would not reproduce the training prompt with this tokenizer ({rendered} instead of "
-            f"{expected}: it encodes text after a special token differently from text alone); build prompts with "
-            "`PauseDataCollator.prompt_ids` instead."
-        )
-    return tokenizer
+        strings = ("".join(tokenizer.convert_ids_to_tokens(prefix)), tokenizer.eos_token, pause_text)
+        candidates = [qa_chat_template(*strings, space_before_text=space) for space in (False, True)]
+        pause_ids = tokenizer.convert_tokens_to_ids(tokens)
+        expected = [build_prompt_ids(tokenizer, probe, pause_ids, prefix) for probe in PROBES]
+    for template in candidates:
+        rendered = [tokenizer.apply_chat_template(_user(probe), add_generation_prompt=True, tokenize=True,
+                                                  return_dict=False, chat_template=template)
+                    for probe in PROBES]  # fmt: skip
+        if [list(ids) for ids in rendered] == expected:
+            tokenizer.chat_template = template
+            return tokenizer
+    raise ValueError(
+        f"The chat template would not reproduce the training prompt with this tokenizer ({list(rendered[0])} "
+        f"instead of {expected[0]}: it encodes text after a special token differently from text alone); build "
+        "prompts with `PauseDataCollator.prompt_ids` instead."
+    )
+
+
+def _user(question: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": question}]

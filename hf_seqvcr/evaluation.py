@@ -70,7 +70,8 @@ def generate_answers(
                 prompts = [{"input_ids": collator.prompt_ids(q)} for q in questions[start : start + batch_size]]
                 batch = tokenizer.pad(prompts, padding_side="left", return_tensors="pt").to(device)
                 output = model.generate(**batch, max_new_tokens=max_new_tokens, **GREEDY,
-                                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+                                        eos_token_id=tokenizer.eos_token_id,
+                                        pad_token_id=tokenizer.pad_token_id)  # fmt: skip
                 width = batch["input_ids"].shape[1]
                 answers.extend(decode_generated(tokenizer, ids) for ids in output[:, width:].tolist())
     finally:
@@ -158,7 +159,9 @@ def predict_answers(
     questions = [row["question"] for row in rows]
     if max_new_tokens is None:
         has_targets = all(name in rows[0] for name in collator.required_columns)
-        max_new_tokens = answer_budget([collator.target_text(row) for row in rows]) if has_targets else DEFAULT_MAX_NEW_TOKENS
+        max_new_tokens = DEFAULT_MAX_NEW_TOKENS
+        if has_targets:
+            max_new_tokens = answer_budget([collator.target_text(row) for row in rows])
     limit = max_positions(model, collator.tokenizer)
     if limit is not None:
         longest = max(len(collator.prompt_ids(question)) for question in questions)

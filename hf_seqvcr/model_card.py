@@ -51,7 +51,8 @@ def prompt_layout(pause_tokens: Sequence[str]) -> str:
     if not pause_tokens:
         return layout + " (no pause tokens)"
     shared = len(set(pause_tokens)) == 1
-    kind = f"one shared token `{pause_tokens[0]}`" if shared else "distinct tokens " + " ".join(f"`{t}`" for t in pause_tokens)
+    listed = " ".join(f"`{token}`" for token in pause_tokens)
+    kind = f"one shared token `{pause_tokens[0]}`" if shared else f"distinct tokens {listed}"
     return f"{layout}, then {len(pause_tokens)} pause token{'s' if len(pause_tokens) > 1 else ''} ({kind})"
 
 

@@ -106,7 +106,9 @@ def pause_token_ids(tokenizer: PreTrainedTokenizerBase, num: int, distinct: bool
     return [vocab[token] for token in pause_token_strings(num, distinct)]
 
 
-def max_positions(model_or_config: PreTrainedModel | PretrainedConfig, tokenizer: PreTrainedTokenizerBase) -> int | None:
+def max_positions(
+    model_or_config: PreTrainedModel | PretrainedConfig, tokenizer: PreTrainedTokenizerBase
+) -> int | None:
     """The longest sequence a model takes: its position table (`max_position_embeddings` / `n_positions`) or the
     tokenizer's `model_max_length`, whichever is smaller; None when neither states one."""
     config = getattr(model_or_config, "config", model_or_config)

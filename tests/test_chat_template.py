@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from peft import PeftModel
-from tokenizers import pre_tokenizers
+from tokenizers import processors
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, pipeline
 
 from data_builders import load_task_dataset
@@ -103,13 +103,14 @@ def test_pipeline_with_chat_messages_answers_as_exact_match_evaluation(family_di
 
 
 def test_a_tokenizer_the_template_cannot_reproduce_is_refused_and_keeps_its_own(family_dirs, caplog):
-    """Metaspace that marks only a text's first word (`prepend_scheme="first"`) encodes `<s>12` without the `▁`
-    that `12` alone gets: no string template renders the training prompt, so none is written."""
-    tokenizer = load_tokenizer(family_dirs["llama2_bpe"])
-    tokenizer.backend_tokenizer.normalizer = None
-    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
+    """A prompt that opens with an ordinary byte-level token (`Ġ+`, whose string is not its text) has no template
+    rendering: none is written, and training goes on."""
+    tokenizer = load_tokenizer(family_dirs["gpt2"])
+    opener = tokenizer.convert_tokens_to_ids("Ġ+")
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(single="Ġ+ $A",
+                                                                               special_tokens=[("Ġ+", opener)])
     with pytest.raises(ValueError, match="would not reproduce the training prompt"):
         set_pause_chat_template(tokenizer, ["<pause>"], conversational=False)
     tokenizer, _ = add_pause_tokens(tokenizer, None, 1)  # training goes on, with a warning
     assert tokenizer.chat_template is None and "No chat template for this tokenizer" in caplog.text
-    assert PauseDataCollator(tokenizer, num_pause_tokens=1).prompt_ids("12")[:2] == tokenizer("12")["input_ids"][:2]
+    assert PauseDataCollator(tokenizer, num_pause_tokens=1).prompt_ids("12")[0] == opener

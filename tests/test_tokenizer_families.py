@@ -181,7 +181,7 @@ def test_batched_generation_equals_one_by_one_with_the_models_bos(family, family
 
 def test_the_reference_written_back_scores_one(family, family_dirs):
     """Forced outputs: a model that writes each reference's own tokens then eos is right on every row."""
-    _, tokenizer, collator = pretrained(family_dirs[family])
+    _, _, collator = pretrained(family_dirs[family])
     rows = [{"question": "35 * 2000", "answer": "700 00"}, {"question": "12 * 34", "answer": "8 0 4"}]
     for row in rows:
         model = Spells(collator.target_ids(row))

@@ -4,8 +4,9 @@ directory (`save_pretrained`), so tests exercise real conventions without downlo
 - ``gpt2``: byte-level BPE, no pad token, no BOS added (GPT-2's ``<|endoftext|>`` is bos and eos).
 - ``llama3``: byte-level BPE whose pre-tokenizer groups digits in threes; ``<|begin_of_text|>`` opens every sequence;
   its generation_config.json samples, as Meta's does.
-- ``llama2_bpe`` / ``llama2_unigram``: SentencePiece-style Metaspace (``▁`` marks a word start, prepended to every
-  text segment as LLaMA-2's and Mistral's tokenizer.json do) with ``<s>`` added, as BPE and as Unigram.
+- ``llama2_bpe`` / ``llama2_unigram``: SentencePiece-style Metaspace (``▁`` marks a word start) with ``<s>`` added:
+  BPE prepending ``▁`` to a text's first word only, as transformers' ``LlamaTokenizer`` (legacy=False) does, and
+  Unigram prepending it to every text segment, as LLaMA-2's and Mistral's tokenizer.json do.
 - ``digits``: the project's digit tokenizer (from-scratch models), for comparison.
 """
 
@@ -53,8 +54,9 @@ def _byte_level(digits_in_threes: bool, specials: list[str]) -> Tokenizer:
     split = [pre_tokenizers.Split(Regex(r"\p{N}{1,3}"), behavior="isolated")] if digits_in_threes else []
     backend.pre_tokenizer = pre_tokenizers.Sequence([*split, pre_tokenizers.ByteLevel(add_prefix_space=False)])
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)  # fmt: skip
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=alphabet,
+                                  show_progress=False)
     backend.train_from_iterator(_corpus(), trainer)
     backend.post_processor = processors.ByteLevel(trim_offsets=False)
     return backend
@@ -82,7 +84,7 @@ def _metaspace(model: str) -> Tokenizer:
 
 
 def build_family_tokenizer(family: str) -> PreTrainedTokenizerFast:
-    """The tokenizer of `family`, as `AutoTokenizer.from_pretrained` would return it (pad token unset but for digits)."""
+    """`family`'s tokenizer as `AutoTokenizer.from_pretrained` would return it (no pad token, but for digits)."""
     if family == "digits":
         return build_digit_tokenizer()
     if family == "gpt2":
@@ -100,6 +102,9 @@ def build_family_tokenizer(family: str) -> PreTrainedTokenizerFast:
         return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token="<|end_of_text|>")
     if family in ("llama2_bpe", "llama2_unigram"):
         backend = _metaspace(family.removeprefix("llama2_"))
+        if family == "llama2_bpe":  # as transformers' LlamaTokenizer builds it (legacy=False): ▁ on the first word
+            backend.normalizer = None
+            backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
         return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
     raise ValueError(f"unknown family {family!r}; one of {FAMILIES}")
 
@@ -119,7 +124,8 @@ def save_family_model(family: str, directory: Path, *, hidden: int = 32, layers:
     model = LlamaForCausalLM(config)
     if family == "llama3":  # as Meta ships it: sampling at temperature 0.6, top-p 0.9
         model.generation_config = GenerationConfig(do_sample=True, temperature=0.6, top_p=0.9,
-                                                   bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id)  # fmt: skip
+                                                   bos_token_id=config.bos_token_id,
+                                                   eos_token_id=config.eos_token_id)  # fmt: skip
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
