@@ -17,6 +17,7 @@ not more examples, average out the noise.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -67,7 +68,9 @@ def generation(model: GPT2LMHeadModel, collator: PauseDataCollator, rows: list[d
     questions = [row["question"] for row in rows]
 
     def run() -> None:
-        model.generation_config.min_new_tokens = length  # eos suppressed until the true length is reached
+        # eos suppressed until the true length is reached; passed with the call, since generate_answers decodes
+        # with its own greedy config (a model's generation_config cannot change what it generates)
+        model.generate = functools.partial(type(model).generate, model, min_new_tokens=length)
         generate_answers(model, collator, questions, batch_size=batch_size, max_new_tokens=length)
 
     return run, len(collator.prompt_ids(rows[0]["question"])), length

@@ -111,7 +111,8 @@ class SeqVCRArguments:
     )
     eval_max_new_tokens: int | None = field(
         default=None,
-        metadata={"help": "Generation budget for exact-match evaluation. Default: the longest reference answer."},
+        metadata={"help": "Generation budget for exact-match evaluation. Default: twice the longest reference's characters + 2 "
+                  "(`evaluation.answer_budget`), within the model's positions."},
     )
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Exact match by batched greedy generation (left-padded prompts, pauses appended, KV cache).
+"""Exact match by batched greedy generation (left-padded prompts, pauses appended, KV cache, stops at eos).
 
 Scores come from the `evaluate` metric shipped in `metrics/seqvcr_exact_match` (`load_metric`), whose computation
 is `score_answers`; `exact_match_compute_metrics` applies it to a Trainer-style `EvalPrediction` of token ids.
@@ -6,20 +6,29 @@ is `score_answers`; `exact_match_compute_metrics` applies it to a Trainer-style 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import evaluate
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    EvalPrediction,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
-from .pause import IGNORE_INDEX, PauseDataCollator
+from .pause import IGNORE_INDEX, PauseDataCollator, max_positions
 from .schema import ANSWER_MARKER
 
 METRIC_PATH = Path(__file__).parent / "metrics" / "seqvcr_exact_match"
 Scores = dict[str, float | list[float]]
+GREEDY = {"do_sample": False, "num_beams": 1}  # what every generation here passes, on top of a neutral config
+DEFAULT_MAX_NEW_TOKENS = 256  # the budget for questions without a reference (generation stops at eos before)
 
 
 def normalize_answer(text: str) -> str:
@@ -43,7 +52,7 @@ def generate_answers(
     max_new_tokens: int = 32,
     show_progress: bool = False,
 ) -> list[str]:
-    """Greedy continuations of `question <eos> [pauses]`, decoded as generated up to the first eos."""
+    """Greedy continuations of `[bos] question <eos> [pauses]`, decoded as generated up to the first eos."""
     prompts = [collator.prompt_ids(q) for q in questions]
     return generate_continuations(model, collator.tokenizer, prompts, batch_size=batch_size,
                                   max_new_tokens=max_new_tokens, show_progress=show_progress)  # fmt: skip
@@ -61,34 +70,53 @@ def generate_continuations(
 ) -> list[str]:
     """Greedy continuations of token-id prompts (left-padded, batched, KV cache), decoded up to the first eos.
 
-    Special tokens are kept: a `<pause>` the model writes inside its answer is part of what it answered, and
-    scoring a cleaned copy would count it as right.
+    Greedy whatever the checkpoint's `generation_config.json` asks for (sampling, a repetition penalty, ...): exact
+    match scores what the model predicts, not a decoding strategy. Special tokens are kept: a `<pause>` the model
+    writes inside its answer is part of what it answered, and scoring a cleaned copy would count it as right.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     answers: list[str] = []
-    starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc="generating", disable=not show_progress):
-        batch = [list(p) for p in prompts[start : start + batch_size]]
-        width = max(map(len, batch))
-        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, prompt in enumerate(batch):
-            input_ids[i, width - len(prompt) :] = torch.tensor(prompt)
-            attention_mask[i, width - len(prompt) :] = 1
-        output = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention_mask.to(device),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        answers.extend(decode_generated(tokenizer, ids) for ids in output[:, width:].tolist())
-    model.train(was_training)
+    try:
+        with greedy_generation(model):
+            for start in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=not show_progress):
+                batch = [{"input_ids": list(ids)} for ids in prompts[start : start + batch_size]]
+                batch = tokenizer.pad(batch, padding_side="left", return_tensors="pt").to(device)
+                output = model.generate(**batch, max_new_tokens=max_new_tokens, **GREEDY,
+                                        eos_token_id=tokenizer.eos_token_id,
+                                        pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+                width = batch["input_ids"].shape[1]
+                answers.extend(decode_generated(tokenizer, ids) for ids in output[:, width:].tolist())
+    finally:
+        model.train(was_training)
     return answers
+
+
+def greedy_generation_config(tokenizer: PreTrainedTokenizerBase | None = None) -> GenerationConfig:
+    """Plain greedy decoding (ending at the tokenizer's eos): what exact match measures, and what a fine-tuned
+    checkpoint saves, so that `generate` and `pipeline` answer as it was evaluated whatever its base model's
+    `generation_config.json` asked for (LLaMA-3's samples at temperature 0.6)."""
+    special = {} if tokenizer is None else {"bos_token_id": tokenizer.bos_token_id,
+                                            "eos_token_id": tokenizer.eos_token_id,
+                                            "pad_token_id": tokenizer.pad_token_id}  # fmt: skip
+    return GenerationConfig(**GREEDY, **special)
+
+
+@contextmanager
+def greedy_generation(model: PreTrainedModel) -> Iterator[None]:
+    """While generating, the model's own `generation_config` is `greedy_generation_config()`: `generate` fills every
+    setting a call leaves unset from it, so a checkpoint's saved sampling or penalties would otherwise leak in."""
+    target = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model generates inside
+    saved = getattr(target, "generation_config", None)
+    if saved is None:  # not a transformers model (a stub): nothing to leak
+        yield
+        return
+    target.generation_config = greedy_generation_config()
+    try:
+        yield
+    finally:
+        target.generation_config = saved
 
 
 def decode_generated(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
@@ -125,28 +153,47 @@ def score_answers(predictions: Sequence[str], references: Sequence[str]) -> Scor
 def predict_answers(
     model: PreTrainedModel,
     collator: PauseDataCollator,
-    rows: Sequence[Mapping[str, str]],
+    rows: Sequence[Mapping[str, str] | str],
     *,
     batch_size: int = 64,
     max_new_tokens: int | None = None,
     show_progress: bool = False,
 ) -> list[str]:
-    """Normalised answers the model generates for `rows` (each with `question` and `answer`)."""
-    rows = list(rows)
+    """Normalised answers the model generates greedily for `rows`: questions, or rows with a `question` field.
+
+    Generation stops at eos. Its budget, unless `max_new_tokens` sets one, does not depend on how the reference is
+    tokenized (a model may spell `700 00` as `7 0 0 0 0`): `answer_budget` of the rows' targets when they have
+    them, else `DEFAULT_MAX_NEW_TOKENS`; never past the model's positions.
+    """
+    rows = [{"question": row} if isinstance(row, str) else row for row in rows]
     if not rows:
         return []
-    collator.check_columns(list(rows[0].keys()), argument="rows")
-    if max_new_tokens is None:  # enough for the longest reference target and its eos
-        max_new_tokens = max(len(collator.target_ids(row)) for row in rows)
+    if "question" not in rows[0]:
+        raise ValueError(f"`rows` need a `question` field (found {list(rows[0])}), or pass the questions as strings.")
+    questions = [row["question"] for row in rows]
+    if max_new_tokens is None:
+        has_targets = all(name in rows[0] for name in collator.required_columns)
+        max_new_tokens = DEFAULT_MAX_NEW_TOKENS
+        if has_targets:
+            max_new_tokens = answer_budget([collator.target_text(row) for row in rows])
+    limit = max_positions(model, collator.tokenizer)
+    if limit is not None:
+        longest = max(len(collator.prompt_ids(question)) for question in questions)
+        if longest >= limit:
+            raise ValueError(f"A prompt of {longest} tokens leaves no room to answer in the model's {limit} positions; "
+                             "shorten the questions or use a model with more positions.")  # fmt: skip
+        max_new_tokens = min(max_new_tokens, limit - longest)
     generated = generate_answers(
-        model,
-        collator,
-        [row["question"] for row in rows],
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-        show_progress=show_progress,
+        model, collator, questions, batch_size=batch_size, max_new_tokens=max_new_tokens, show_progress=show_progress
     )
     return [extract_answer(text, collator.use_cot) for text in generated]
+
+
+def answer_budget(targets: Sequence[str]) -> int:
+    """New tokens enough for any spelling of the longest target: twice its characters (a space may follow every
+    character), one for a leading word marker (SentencePiece's `▁`) and one for eos. Characters, not the
+    reference's tokens, so a tokenizer that groups digits cannot cut off a model that writes them one by one."""
+    return 2 * max(map(len, targets)) + 2
 
 
 def evaluate_exact_match(
@@ -159,6 +206,8 @@ def evaluate_exact_match(
     show_progress: bool = False,
 ) -> Scores:
     """Standalone evaluation: exact match, digit accuracy and per-position accuracy on `rows`."""
+    if len(rows):
+        collator.check_columns(list(rows[0].keys()), argument="rows")
     predictions = predict_answers(
         model, collator, rows, batch_size=batch_size, max_new_tokens=max_new_tokens, show_progress=show_progress
     )
@@ -166,10 +215,12 @@ def evaluate_exact_match(
     return load_metric().compute(predictions=predictions, references=references)
 
 
+@functools.cache
 def load_metric() -> evaluate.EvaluationModule:
-    """The exact-match metric, loaded from the copy inside the installed package (never from the Hub).
+    """The exact-match metric, loaded once from the copy inside the installed package (never from the Hub).
 
-    Kept in memory: no cache files or locks, so every process of a distributed run can compute alone.
+    Kept in memory: no cache files or locks, so every process of a distributed run can compute alone; each
+    `compute` call starts afresh, so the one instance serves every evaluation.
     """
     return evaluate.load(str(METRIC_PATH), keep_in_memory=True)
 

@@ -74,6 +74,7 @@ def get_lora_model(
     pauses = restore_pause_settings(model)
     if pauses and tokenizer is None:
         raise ValueError(f"The model was given {pauses} pause tokens: pass its `tokenizer` so their rows train.")
-    pause_ids = pause_token_ids(tokenizer, pauses) if pauses else []
+    distinct = getattr(model.config, "distinct_pause_embeddings", None)
+    pause_ids = pause_token_ids(tokenizer, pauses, distinct) if pauses else []
     config = with_seqvcr_modules(config or lora_config(), pause_ids, train_projector=get_projector(model) is not None)
     return get_peft_model(model, config)

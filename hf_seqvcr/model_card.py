@@ -45,6 +45,17 @@ def framework_versions(peft: bool = False) -> dict[str, str]:
     return {name: version(dist) for name, dist in FRAMEWORKS.items() if peft or dist != "peft"}
 
 
+def prompt_layout(pause_tokens: Sequence[str]) -> str:
+    """The training prompt in words, with the pause count and whether the pauses share one token."""
+    layout = "the model's BOS if its tokenizer adds one, the question, the end-of-sequence token"
+    if not pause_tokens:
+        return layout + " (no pause tokens)"
+    shared = len(set(pause_tokens)) == 1
+    listed = " ".join(f"`{token}`" for token in pause_tokens)
+    kind = f"one shared token `{pause_tokens[0]}`" if shared else f"distinct tokens {listed}"
+    return f"{layout}, then {len(pause_tokens)} pause token{'s' if len(pause_tokens) > 1 else ''} ({kind})"
+
+
 def render_model_card(
     *,
     method: str,
@@ -113,6 +124,7 @@ def render_model_card(
         dataset_revision=dataset_revision,
         seqvcr_hparams={name: repr(value) for name, value in seqvcr_hparams.items()} if uses_seqvcr(method) else {},
         pause_tokens=list(pause_tokens),
+        prompt_layout=prompt_layout(pause_tokens),
         framework_versions=dict(framework_versions() if versions is None else versions),
         eval_metrics={name: f"{value:.6g}" for name, value in eval_metrics.items()},
         loop_layout=loop_layout,

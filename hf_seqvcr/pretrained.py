@@ -62,5 +62,6 @@ def pretrained_collator(tokenizer: PreTrainedTokenizerBase, config: PretrainedCo
     return PauseDataCollator(
         tokenizer,
         num_pause_tokens=restore_pause_settings(config),
+        distinct_pause_embeddings=getattr(config, "distinct_pause_embeddings", None),
         use_cot=getattr(config, "seqvcr_method", None) == "cot",
     )

@@ -18,7 +18,8 @@ from typing import Any, Literal
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .pause import IGNORE_INDEX, PauseDataCollator
+from .pause import IGNORE_INDEX
+from .prompt import build_prompt_ids, build_target_ids, prompt_prefix_ids
 
 RowKind = Literal["question_answer", "prompt_completion", "conversational_prompt_completion", "messages", "text"]
 ASSISTANT = "assistant"
@@ -67,10 +68,13 @@ def _open_assistant_turns(messages: Sequence[Mapping[str, Any]], pause_text: str
     return turns
 
 
-def question_answer_tokens(row: Mapping[str, str], collator: PauseDataCollator) -> dict[str, list[int]]:
+def question_answer_tokens(
+    row: Mapping[str, str], tokenizer: PreTrainedTokenizerBase, pause_ids: Sequence[int]
+) -> dict[str, list[int]]:
     """A question/answer row as TRL takes a tokenized row: `input_ids` and `labels` (-100 on the prompt and pauses),
     the layout `PauseDataCollator` builds for `SeqVCRTrainer`."""
-    prompt, target = collator.prompt_ids(row["question"]), collator.target_ids(row)
+    prompt = build_prompt_ids(tokenizer, row["question"], pause_ids, prompt_prefix_ids(tokenizer))
+    target = build_target_ids(tokenizer, row["answer"])
     return {"input_ids": prompt + target, "labels": [IGNORE_INDEX] * len(prompt) + target}
 
 
@@ -81,7 +85,7 @@ def scoring_prompt(
     as the user gave it; None for rows with no answer to score (`text`, a chat that does not end with one)."""
     kind = row_kind(row)
     if kind == "question_answer":
-        return PauseDataCollator(tokenizer, num_pause_tokens=len(pause_ids)).prompt_ids(row["question"]), row["answer"]
+        return build_prompt_ids(tokenizer, row["question"], pause_ids, prompt_prefix_ids(tokenizer)), row["answer"]
     if kind == "prompt_completion":
         return tokenizer(text=row["prompt"])["input_ids"] + list(pause_ids), row["completion"]
     if kind == "conversational_prompt_completion":

@@ -11,11 +11,10 @@ from __future__ import annotations
 from trl import SFTConfig, SFTTrainer
 
 from .config import SeqVCRArguments
-from .evaluation import extract_answer, generate_continuations, normalize_answer
-from .pause import PauseDataCollator, pause_token_ids
+from .evaluation import answer_budget, extract_answer, generate_continuations, normalize_answer
 from .sft_config import SeqVCRSFTConfig
 from .sft_data import PauseLabelMask, question_answer_tokens, row_kind, scoring_prompt, with_pauses
-from .trainer import SeqVCRMixin
+from .trainer import SeqVCRMixin, run_pause_ids
 
 
 class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
@@ -38,8 +37,7 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
                              "`padding_free=False`, or `seqvcr_covariance='batch_positions'`.")  # fmt: skip
         super().__init__(model, args, *posargs, **kwargs)
         if args.num_pause_tokens:
-            self.data_collator = PauseLabelMask(self.data_collator, pause_token_ids(self._seqvcr_tokenizer,
-                                                                                    args.num_pause_tokens))  # fmt: skip
+            self.data_collator = PauseLabelMask(self.data_collator, run_pause_ids(self._seqvcr_tokenizer, args))
 
     def _default_collator(self, tokenizer, args):
         return None  # SFTTrainer builds its own from the rows' kind
@@ -48,6 +46,8 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
         """Pauses into prompt/completion and conversational rows; question/answer rows tokenized in the project's
         layout (TRL takes rows with `input_ids` as they are)."""
 
+        pause_ids = run_pause_ids(tokenizer, args)
+
         def convert(dataset):
             if dataset is None or isinstance(dataset, str):
                 return dataset
@@ -55,27 +55,24 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
                 return {name: convert(split) for name, split in dataset.items()}
             kind = row_kind(next(iter(dataset)))
             if kind == "question_answer":
-                collator = PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens)
-                return dataset.map(question_answer_tokens, fn_kwargs={"collator": collator})
+                return dataset.map(question_answer_tokens, fn_kwargs={"tokenizer": tokenizer, "pause_ids": pause_ids})
             if not args.num_pause_tokens:
                 return dataset
             if kind == "text":
                 raise ValueError("`num_pause_tokens` puts pauses between a prompt and its answer, which plain `text` "
                                  "rows do not have: use prompt/completion, `messages` or question/answer rows.")  # fmt: skip
-            pauses = tokenizer.convert_ids_to_tokens(pause_token_ids(tokenizer, args.num_pause_tokens))
-            return dataset.map(with_pauses, fn_kwargs={"pause_text": "".join(pauses)})
+            pause_text = "".join(tokenizer.convert_ids_to_tokens(pause_ids))
+            return dataset.map(with_pauses, fn_kwargs={"pause_text": pause_text})
 
         return convert(train_dataset), convert(eval_dataset)
 
     def _predict_answers(self, rows) -> list[tuple[str, str]] | None:
         """Greedy answers to each row's prompt as inference renders it (chat template, generation prompt, pauses)."""
         tokenizer = self._seqvcr_tokenizer
-        pause_ids = pause_token_ids(tokenizer, self.args.num_pause_tokens) if self.args.num_pause_tokens else []
-        prompts = [scoring_prompt(row, tokenizer, pause_ids) for row in rows]
+        prompts = [scoring_prompt(row, tokenizer, run_pause_ids(tokenizer, self.args)) for row in rows]
         if not prompts or any(p is None for p in prompts):
             return None
-        budget = self.args.eval_max_new_tokens or 1 + max(
-            len(tokenizer(text=reference, add_special_tokens=False)["input_ids"]) for _, reference in prompts)  # fmt: skip
+        budget = self.args.eval_max_new_tokens or answer_budget([reference for _, reference in prompts])
         generated = generate_continuations(self.accelerator.unwrap_model(self.model), tokenizer,
                                            [ids for ids, _ in prompts], max_new_tokens=budget,
                                            batch_size=self.args.per_device_eval_batch_size)  # fmt: skip

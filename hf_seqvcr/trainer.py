@@ -110,14 +110,24 @@ def resolve_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: st
     return str(resume_from_checkpoint)
 
 
+def pause_set(tokenizer, args: SeqVCRArguments) -> bool | None:
+    """Which pauses a run uses: the configured set (`distinct_pause_embeddings`) when the tokenizer has it, else
+    whichever set it has (None: `pause_token_ids` finds it)."""
+    tokens = pause_token_strings(args.num_pause_tokens, args.distinct_pause_embeddings)
+    return args.distinct_pause_embeddings if all(t in tokenizer.get_vocab() for t in tokens) else None
+
+
+def run_pause_ids(tokenizer, args: SeqVCRArguments) -> list[int]:
+    """The pause ids a run inserts after each prompt ([] without pauses)."""
+    return pause_token_ids(tokenizer, args.num_pause_tokens, pause_set(tokenizer, args)) if args.num_pause_tokens else []
+
+
 def _ensure_pause_tokens(model, tokenizer, args: SeqVCRArguments) -> None:
     """Add the pause tokens `num_pause_tokens` asks for when the tokenizer has none (shared or distinct) and grow the
     model's embeddings, so the count is the one switch; a model peft already wraps cannot grow, so it must bring them."""
-    try:
-        pause_token_ids(tokenizer, args.num_pause_tokens)
+    vocab = tokenizer.get_vocab()
+    if any(all(t in vocab for t in pause_token_strings(args.num_pause_tokens, d)) for d in (False, True)):
         return
-    except ValueError:
-        pass
     if is_peft_model(model) or not hasattr(model, "resize_token_embeddings"):
         raise ValueError(f"The tokenizer has no pause tokens for num_pause_tokens={args.num_pause_tokens} and the model "
                          "cannot grow its embeddings here (it is already wrapped): call `hf_seqvcr.add_pause_tokens("
@@ -199,8 +209,8 @@ class SeqVCRMixin(SaveHook):
             set_seed(args.seed)  # the head's initial weights: the Trainer seeds only after they are drawn
             _attach_projector(model, args)
         if kwargs.get("peft_config") is not None:  # TRL's trainers wrap the model themselves
-            pause_ids = pause_token_ids(tokenizer, args.num_pause_tokens) if args.num_pause_tokens else []
-            kwargs["peft_config"] = with_seqvcr_modules(kwargs["peft_config"], pause_ids, args.use_seqvcr)
+            kwargs["peft_config"] = with_seqvcr_modules(kwargs["peft_config"], run_pause_ids(tokenizer, args),
+                                                         args.use_seqvcr)  # fmt: skip
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
         self._seqvcr_sums: dict[str, torch.Tensor | int] = {}
@@ -211,7 +221,7 @@ class SeqVCRMixin(SaveHook):
         if args.use_seqvcr:
             _check_trains(unwrapped, "the Seq-VCR projection head", get_projector(unwrapped), PROJECTOR_ATTRIBUTE)
         if args.num_pause_tokens and is_peft_model(unwrapped):
-            _check_pause_rows_train(unwrapped, pause_token_ids(tokenizer, args.num_pause_tokens))
+            _check_pause_rows_train(unwrapped, run_pause_ids(tokenizer, args))
         if args.loopreg_lambda > 0:
             if is_peft_model(self.model):
                 raise ValueError("`loopreg_lambda` compares whole layer weights, which LoRA freezes (and splits into "
@@ -227,7 +237,8 @@ class SeqVCRMixin(SaveHook):
         if tokenizer is None:
             raise ValueError("Pass the tokenizer as `processing_class` (the pause collator and exact-match "
                              "evaluation need it), or pass your own `data_collator`.")  # fmt: skip
-        return PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens)
+        return PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens,
+                                 distinct_pause_embeddings=pause_set(tokenizer, args))  # fmt: skip
 
     def _prepare_seqvcr_data(self, train_dataset, eval_dataset, tokenizer, data_collator, args):
         """Check (or, in subclasses, convert) the datasets before the parent trainer sees them."""

@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 
 import pytest
+from tokenizer_families import FAMILIES, save_family_model
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 
@@ -13,3 +14,17 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent")
     return SHARED.resolve()
+
+
+@pytest.fixture(scope="session")
+def family_dirs(tmp_path_factory) -> dict[str, Path]:
+    """{family: a tiny pretrained directory (model + tokenizer, save_pretrained)} for every tokenizer family of
+    tests/tokenizer_families.py, built once per session in a second or so."""
+    root = tmp_path_factory.mktemp("families")
+    return {family: save_family_model(family, root / family) for family in FAMILIES}
+
+
+@pytest.fixture(params=FAMILIES)
+def family(request) -> str:
+    """Parametrises a test over the tokenizer families (the names of tokenizer_families.FAMILIES)."""
+    return request.param

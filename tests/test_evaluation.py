@@ -20,6 +20,7 @@ from hf_seqvcr.evaluation import (
     generate_answers,
     load_metric,
     normalize_answer,
+    predict_answers,
     score_answers,
 )
 from hf_seqvcr.model_card import TEMPLATE_PATH
@@ -201,3 +202,48 @@ def test_a_pause_written_inside_the_answer_makes_it_wrong():
     clean = evaluate_exact_match(_Echo([*digit("1"), *digit(" 2"), eos]), collator, rows)
     paused = evaluate_exact_match(_Echo([*digit("1"), pause, *digit(" 2"), eos]), collator, rows)
     assert clean["exact_match"] == 1.0 and paused["exact_match"] == 0.0
+
+
+@pytest.mark.parametrize("saved", [{"repetition_penalty": 1.5}, {"do_sample": True, "temperature": 5.0, "top_k": 3},
+                                   {"no_repeat_ngram_size": 1}])  # fmt: skip
+def test_a_checkpoints_generation_config_does_not_change_exact_match(saved):
+    """`generate` fills whatever a call leaves unset from `model.generation_config`; evaluation stays plain greedy."""
+    tokenizer, model = add_pause_tokens(build_digit_tokenizer(), tiny_llama(build_digit_tokenizer(), seed=5), num=1)
+    collator = PauseDataCollator(tokenizer, num_pause_tokens=1)
+    _, rows = addition_splits(digits=2, train=0, test=6)
+    plain = predict_answers(model, collator, rows, max_new_tokens=8)
+    prompt = torch.tensor([collator.prompt_ids(rows[0]["question"])])
+    greedy = model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    model.generation_config.update(**saved)
+    torch.manual_seed(0)
+    leaked = model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert saved.get("do_sample") or not torch.equal(leaked, greedy)  # control: the saved setting changes generate
+    assert predict_answers(model, collator, rows, max_new_tokens=8) == plain
+    assert model.generation_config.to_dict() == {**model.generation_config.to_dict(), **saved}  # and is restored
+
+
+def test_the_training_mode_comes_back_when_evaluation_fails():
+    tokenizer, model = add_pause_tokens(build_digit_tokenizer(), tiny_gpt2(build_digit_tokenizer()), num=1)
+    collator = PauseDataCollator(tokenizer, num_pause_tokens=1)
+
+    def fail(**kwargs):
+        raise RuntimeError("out of memory")
+
+    model.generate = fail
+    model.train()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        evaluate_exact_match(model, collator, [{"question": "1 + 2", "answer": "3"}])
+    assert model.training  # dropout back on for the training that continues
+
+
+def test_the_metric_is_loaded_once_for_all_evaluations(monkeypatch):
+    loads = []
+    real_load = evaluate.load
+    monkeypatch.setattr(evaluate, "load", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    load_metric.cache_clear()
+    tokenizer = build_digit_tokenizer()
+    _, rows = addition_splits(digits=1, train=0, test=3)
+    model = answering_model(tokenizer, {row["question"]: row["answer"] for row in rows})
+    for _ in range(3):
+        assert evaluate_exact_match(model, PauseDataCollator(tokenizer), rows)["exact_match"] == 1.0
+    assert len(loads) == 1

@@ -117,8 +117,7 @@ def card_for(method: str, model_id: str) -> ModelCard:
 
 def test_model_tokenizer_and_card_round_trip(hub: LoopbackHub) -> None:
     repo_id = new_repo_id("llama")
-    tokenizer = build_digit_tokenizer()
-    tokenizer.add_special_tokens({"additional_special_tokens": PAUSES[:1]})
+    tokenizer, _ = add_pause_tokens(build_digit_tokenizer(), None, len(PAUSES))  # with the chat template of the prompt
     model = tiny_llama(tokenizer).eval()
     model.push_to_hub(repo_id)
     tokenizer.push_to_hub(repo_id)
@@ -144,7 +143,8 @@ def test_model_card_yaml_round_trips(method: str, tmp_path) -> None:
     assert {"seq-vcr", "pause-tokens", method} <= set(loaded.data.tags)
     result = loaded.data.eval_results[0]
     assert (result.dataset_revision, result.metric_type, result.metric_value) == ("abc123", "eval_exact_match", 0.995)
-    assert ("convert_tokens_to_ids(pause_tokens)" in loaded.text) is ("pause" in method)
+    assert ("then 2 pause tokens (one shared token `<pause>`)" in loaded.text) is ("pause" in method)
+    assert "apply_chat_template" in loaded.text and "do_sample=False" in loaded.text  # the prompt, greedy
     assert ("`lambda_cov` | `0.004`" in loaded.text) is method.startswith("seqvcr")
 
 
@@ -186,13 +186,15 @@ def test_trainer_card_lists_the_pause_tokens_the_collator_appends(tmp_path) -> N
 
     card = ModelCard.load(tmp_path / "README.md")
     assert "`<pause_0>` `<pause_1>`" in card.text and "<pause>" not in card.text
+    assert "2 pause tokens (distinct tokens `<pause_0>` `<pause_1>`)" in card.text
     assert card.data.base_model == "tester/base"
     question = "1 2 * 3 4"
     snippet = card.text.split("```python\n")[1].split("```")[0].replace('question = "..."', f"question = {question!r}")
     namespace: dict = {}
     exec(snippet, namespace)  # loads the model and tokenizer saved in tmp_path, as the card's model id says
-    assert namespace["prompt_ids"] == trainer.data_collator.prompt_ids(question)
-    assert namespace["prompt_ids"][-2:] == list(trainer.data_collator.pause_ids) == tokenizer.convert_tokens_to_ids(
+    prompt_ids = namespace["inputs"]["input_ids"][0].tolist()
+    assert prompt_ids == trainer.data_collator.prompt_ids(question)
+    assert prompt_ids[-2:] == list(trainer.data_collator.pause_ids) == tokenizer.convert_tokens_to_ids(
         ["<pause_0>", "<pause_1>"]
     )
 

@@ -88,7 +88,8 @@ def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys
     snippet = card.text.split("```python\n")[1].split("```")[0]
     namespace: dict = {}
     exec(snippet.replace('question = "..."', f"question = {test_rows[0]['question']!r}"), namespace)
-    assert namespace["prompt_ids"] == collator.prompt_ids(test_rows[0]["question"])  # the card prompts as training did
+    prompt_ids = namespace["inputs"]["input_ids"][0].tolist()
+    assert prompt_ids == collator.prompt_ids(test_rows[0]["question"])  # the card prompts as training did
 
     published = b"".join(f.content for commit in repo.commits.values() for f in commit.files.values())
     assert TEST_TOKEN.encode() not in published and TEST_TOKEN not in "".join(capsys.readouterr())
@@ -148,10 +149,10 @@ def test_lora_adapter_reloads_from_the_hub_and_its_card_keeps_our_tags(hub: Loop
     """peft rewrites an adapter card's tags from the base model's `model_tags`; ours must survive it."""
     repo_id = new_repo_id("lora")
     trainer = train_and_push_pause_model(tmp_path, repo_id, lora=True)
-    # the adapter reloads from the Hub onto a fresh base (its pause row drawn anew) with the trained logits
+    # the adapter reloads from the Hub onto the base prepared as for training (its pause row starts at the mean
+    # embedding, add_pause_tokens) with the trained logits
     tokenizer = AutoTokenizer.from_pretrained(repo_id)
-    base = tiny_gpt2(build_digit_tokenizer())
-    base.resize_token_embeddings(len(tokenizer))
+    _, base = add_pause_tokens(build_digit_tokenizer(), tiny_gpt2(build_digit_tokenizer()), 1)
     reloaded = PeftModel.from_pretrained(base, repo_id).eval()
     ids = tokenizer("1 * 2<pause>", return_tensors="pt", add_special_tokens=False)["input_ids"]
     with torch.no_grad():

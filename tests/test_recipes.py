@@ -85,7 +85,7 @@ def test_methods_are_the_papers_five_configurations(tmp_path, method, use_seqvcr
     [
         (["--method", "magic"], "invalid choice: 'magic'"),
         (["--build_dataset", "sorting --length 3"], "must start with a builder"),
-        (["--model_name_or_path", "x/y"], "exactly one of `--model_name_or_path`"),
+        (["--model_name_or_path", "x/y", "--model_config", "tiny"], "exactly one of `--model_name_or_path`"),
         (["--max_test_samples", "0"], "max_test_samples"),
         (["--resume_from_checkpoint", "true"], "holds no checkpoint-<step> folder"),  # tmp_path: no checkpoint yet
         (["--resume_from_checkpoint", "runs/nope"], "`--resume_from_checkpoint runs/nope` is not a folder"),

@@ -92,7 +92,8 @@ def diagnose_checkpoint(path: Path, examples: Dataset, args: argparse.Namespace,
     model, tokenizer, collator = load_pretrained(path)  # a CoT checkpoint sees question → cot #### answer
     model.to(args.device)
     if args.num_pause_tokens is not None:
-        collator = PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens, use_cot=collator.use_cot)
+        collator = PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens, use_cot=collator.use_cot,
+                                     distinct_pause_embeddings=collator.distinct_pause_embeddings)  # fmt: skip
     num_pause = collator.num_pause_tokens
     collator.check_columns(examples.column_names, argument="--dataset")
     loader = DataLoader(examples, batch_size=args.batch_size, collate_fn=collator)

@@ -54,6 +54,9 @@ class SeqVCRParser(HfArgumentParser):
             for group in self.alternatives:
                 if flags & group:
                     config = {key: value for key, value in config.items() if key not in group - flags}
+                elif len(group & set(config)) > 1:
+                    self.error(f"{config_path} sets {', '.join(sorted(group & set(config)))}, which exclude each "
+                               "other; keep one in the file, or pass one as a flag to replace the file's choice")  # fmt: skip
             self.set_defaults(**config)
         self.given = flags | set(config)
         self.config_path = None if config_path is None else Path(config_path)

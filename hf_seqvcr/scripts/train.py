@@ -25,10 +25,11 @@ from data_builders import BUILDERS, build_once, is_hub_dataset, load_task_datase
 
 from ..callbacks import EntropyCallback
 from ..config import SeqVCRConfig
+from ..evaluation import greedy_generation_config
 from ..hub import HubPublishError, publish_errors, push_token, validate_repo_id
 from ..lora import get_lora_model, lora_config
 from ..methods import METHODS, apply_method, uses_cot
-from ..pause import PauseDataCollator, add_pause_tokens, pause_token_ids
+from ..pause import PauseDataCollator, add_pause_tokens, max_positions, pause_token_ids
 from ..projection import attach_projector
 from ..trainer import SeqVCRTrainer, resolve_checkpoint
 from .models import ModelArguments, load_model_and_tokenizer
@@ -37,6 +38,7 @@ from .parser import SeqVCRParser
 logger = logging.getLogger(__name__)
 
 DATA_SOURCES = ("dataset_name", "build_dataset")  # a flag naming one replaces the config file's choice
+MODEL_SOURCES = ("model_name_or_path", "model_config")  # likewise: a pretrained model or one from scratch
 RESULTS_FILE = "results.json"  # written once training and scoring are done: it marks a finished run
 
 
@@ -98,7 +100,7 @@ def parse(default_config: str | Path | None, argv: list[str] | None = None):
     demo adds its name; the task is the recipe folder of `default_config`, else the data source), and the refusal
     to replace a finished run.
     """
-    parser = SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig), alternatives=[DATA_SOURCES])
+    parser = SeqVCRParser((ScriptArguments, ModelArguments, SeqVCRConfig), alternatives=[DATA_SOURCES, MODEL_SOURCES])
     try:
         script_args, model_args, training_args = parser.parse_args_and_config(argv, default_config=default_config)
         training_args = apply_method(training_args, script_args.method, given=parser.given)
@@ -172,10 +174,11 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         eval_dataset = _first(data[script_args.eval_split], script_args.max_eval_samples)
     set_seed(training_args.seed)  # the model's initial weights are drawn here, before the Trainer seeds anything
     model, tokenizer = load_model_and_tokenizer(model_args)
-    tokenizer, model = add_pause_tokens(
-        tokenizer, model, training_args.num_pause_tokens, distinct=training_args.distinct_pause_embeddings
-    )
+    distinct = training_args.distinct_pause_embeddings
+    tokenizer, model = add_pause_tokens(tokenizer, model, training_args.num_pause_tokens, distinct=distinct,
+                                        conversational=False)  # the collator's question/answer prompt  # fmt: skip
     model.config.seqvcr_method = script_args.method
+    model.generation_config = greedy_generation_config(tokenizer)  # saved: plain transformers answers as evaluated
     if model_args.use_peft:  # peft must see the pause rows and the projection head to train them (lora.py)
         if training_args.use_seqvcr:
             attach_projector(model, training_args.seqvcr_layers, training_args.seqvcr_proj_dim,
@@ -185,14 +188,23 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         model = get_lora_model(model, tokenizer, adapter,
                                gradient_checkpointing=bool(training_args.activation_checkpointing))  # fmt: skip
     collator = PauseDataCollator(tokenizer, num_pause_tokens=training_args.num_pause_tokens,
-                                 use_cot=uses_cot(script_args.method))  # fmt: skip
+                                 use_cot=uses_cot(script_args.method), distinct_pause_embeddings=distinct)  # fmt: skip
+    train_dataset = _first(data["train"], script_args.max_train_samples)
+    test = _first(data[script_args.test_split], script_args.max_test_samples)
+    limit = max_positions(model, tokenizer)
+    splits = {"train": train_dataset, script_args.eval_split: eval_dataset, script_args.test_split: test}
+    try:  # before training: a row past the model's positions would fail inside a forward, maybe hours in
+        for split, rows in splits.items():
+            collator.check_lengths(rows if rows is not None else [], limit, argument=f"{split} split")
+    except ValueError as error:
+        raise DataError(str(error)) from None
     # With --push_to_hub the Trainer creates the repo (and branch) here, before training; errors name the fix.
     with publish_errors(training_args.hub_model_id, token) if token else nullcontext():
         trainer = SeqVCRTrainer(
             model=model,
             args=training_args,
             data_collator=collator,
-            train_dataset=_first(data["train"], script_args.max_train_samples),
+            train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             processing_class=tokenizer,
         )
@@ -200,7 +212,6 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         trainer.add_callback(EntropyCallback(trainer))
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_state()  # trainer_state.json: the logged losses and metrics of the whole run
-    test = _first(data[script_args.test_split], script_args.max_test_samples)
     scores = trainer.exact_match(test)
     trainer.log({f"test_{k}": v for k, v in scores.items() if not isinstance(v, list)})
     results = {
