@@ -15,7 +15,7 @@ from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS, OTHER_TASKS_LAMBDAS
 from hf_seqvcr.methods import METHODS, apply_method, uses_cot
 from hf_seqvcr.scripts.models import ModelArguments
 from hf_seqvcr.scripts.parser import SeqVCRParser
-from hf_seqvcr.scripts.train import ScriptArguments, main, parse, summary
+from hf_seqvcr.scripts.train import ScriptArguments, main, parse, sft_arguments, summary
 from launch import accelerate_launch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,6 +251,35 @@ def test_a_malformed_loop_layout_is_reported_before_any_work(tmp_path, capsys, l
 def test_every_shipped_recipe_config_parses(tmp_path, config):
     script, _, training = parse(config, ["--output_dir", str(tmp_path), "--bf16", "false"])  # bf16 needs a GPU
     assert script.method in METHODS and training.output_dir == str(tmp_path)
+    sft = sft_arguments(training)  # `--trainer sft` runs every config with the same settings
+    for name in ("learning_rate", "max_steps", "per_device_train_batch_size", "seqvcr_lambda_cov", "num_pause_tokens",
+                 "seqvcr_layers", "seed", "eval_strategy", "activation_checkpointing"):  # fmt: skip
+        assert getattr(sft, name) == getattr(training, name), name
+
+
+def test_trl_sft_trainer_takes_the_recipes_steps(tmp_path):
+    """`--trainer sft`: the same rows, layout and settings through TRL's SFTTrainer give the same losses (its fused
+    LM head sums in another order, ~1e-7) and the same kind of results.json."""
+
+    def losses(trainer: str) -> tuple[list[float], dict]:
+        output = tmp_path / trainer
+        main(DEMO, [*TINY_RUN, "--output_dir", str(output), "--trainer", trainer, "--report_to", "none"])
+        history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+        return [e[k] for e in history if "loss" in e for k in ("loss", "ce", "seqvcr")], json.loads(
+            (output / "results.json").read_text())  # fmt: skip
+
+    ours, our_results = losses("trainer")
+    trl, trl_results = losses("sft")
+    assert len(ours) == 2 * 3 and trl == pytest.approx(ours, rel=1e-5)
+    assert {"mean_token_accuracy", "entropy"} <= json.loads((tmp_path / "sft" / "trainer_state.json").read_text())[
+        "log_history"][0].keys()  # fmt: skip
+    assert trl_results.keys() == our_results.keys() and 0.0 <= trl_results["test_exact_match"] <= 1.0
+
+
+def test_trl_sft_trainer_refuses_chain_of_thought(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        parse(DEMO, ["--trainer", "sft", "--method", "cot", "--output_dir", str(tmp_path)])
+    assert "--trainer sft" in capsys.readouterr().err
 
 
 def test_resume_true_is_checked_before_any_work_and_accepted_with_a_checkpoint(tmp_path):

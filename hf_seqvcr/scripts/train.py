@@ -8,6 +8,7 @@ Every run ends with the model card (`SeqVCRMixin.create_model_card`, with the te
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import shlex
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 DATA_SOURCES = ("dataset_name", "build_dataset")  # a flag naming one replaces the config file's choice
 MODEL_SOURCES = ("model_name_or_path", "model_config")  # likewise: a pretrained model or one from scratch
 RESULTS_FILE = "results.json"  # written once training and scoring are done: it marks a finished run
+TRAINERS = ("trainer", "sft")  # --trainer: SeqVCRTrainer, or SeqVCRSFTTrainer over TRL's SFTTrainer
 
 
 @dataclass
@@ -77,6 +79,12 @@ class ScriptArguments:
         metadata={"help": "Log the matrix entropy of every layer (entropy/layer_NN) at each evaluation, to the "
                   "loggers of --report_to; needs --eval_strategy steps or epoch."},
     )
+    trainer: str = field(
+        default="trainer",
+        metadata={"help": "trainer: SeqVCRTrainer (transformers' Trainer) | sft: SeqVCRSFTTrainer (TRL's SFTTrainer, "
+                  "`pip install \"hf-seqvcr[trl]\"`), with the same settings and the same question/answer layout.",
+                  "choices": list(TRAINERS)},
+    )
 
     def __post_init__(self) -> None:
         if (self.dataset_name is None) == (self.build_dataset is None):
@@ -87,6 +95,11 @@ class ScriptArguments:
                              f"got {self.build_dataset!r}.")  # fmt: skip
         if self.dataset_revision is not None and self.dataset_name is None:
             raise ValueError("`--dataset_revision` applies to a Hub `--dataset_name`; drop it with `--build_dataset`.")
+        if self.trainer == "sft" and uses_cot(self.method):
+            raise ValueError("`--trainer sft` scores the whole completion, so it cannot train --method cot (scored on "
+                             "the answer after the chain of thought); use `--trainer trainer` for cot.")  # fmt: skip
+        if self.trainer == "sft" and importlib.util.find_spec("trl") is None:
+            raise ValueError('`--trainer sft` needs TRL: `pip install "hf-seqvcr[trl]"`, or use `--trainer trainer`.')
         for name in ("max_train_samples", "max_eval_samples", "max_test_samples"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"`--{name}` must be >= 1, got {getattr(self, name)}.")
@@ -200,14 +213,8 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         raise DataError(str(error)) from None
     # With --push_to_hub the Trainer creates the repo (and branch) here, before training; errors name the fix.
     with publish_errors(training_args.hub_model_id, token) if token else nullcontext():
-        trainer = SeqVCRTrainer(
-            model=model,
-            args=training_args,
-            data_collator=collator,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=tokenizer,
-        )
+        trainer = make_trainer(script_args.trainer, model=model, args=training_args, collator=collator,
+                               train_dataset=train_dataset, eval_dataset=eval_dataset, tokenizer=tokenizer)  # fmt: skip
     if script_args.log_entropy:
         trainer.add_callback(EntropyCallback(trainer))
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -240,6 +247,29 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         print(summary(results, training_args.output_dir, training_args.num_pause_tokens,
                       pushed.repo_url if pushed else None))  # fmt: skip
     return results
+
+
+def make_trainer(kind: str, *, model, args: SeqVCRConfig, collator: PauseDataCollator, train_dataset, eval_dataset,
+                 tokenizer) -> SeqVCRTrainer:
+    """`SeqVCRTrainer` with the pipeline's collator, or TRL's `SeqVCRSFTTrainer` on the same rows and settings
+    (it tokenizes the question/answer rows in the same layout and builds its own collator)."""
+    if kind == "trainer":
+        return SeqVCRTrainer(model=model, args=args, data_collator=collator, train_dataset=train_dataset,
+                             eval_dataset=eval_dataset, processing_class=tokenizer)  # fmt: skip
+    from ..sft_trainer import SeqVCRSFTTrainer  # TRL is an optional extra: imported only when asked for
+
+    return SeqVCRSFTTrainer(model=model, args=sft_arguments(args), train_dataset=train_dataset,
+                            eval_dataset=eval_dataset, processing_class=tokenizer)  # fmt: skip
+
+
+def sft_arguments(args: SeqVCRConfig):
+    """The run's settings as a `SeqVCRSFTConfig`: every field both classes have, as the recipe set it (TRL's own
+    defaults only for SFT's extra fields); the raw text columns are left out of the batches, as TRL does."""
+    from ..sft_config import SeqVCRSFTConfig
+
+    fields = {f.name for f in dataclasses.fields(SeqVCRSFTConfig) if f.init}
+    settings = {k: v for k, v in args.to_dict().items() if k in fields}
+    return SeqVCRSFTConfig(**{**settings, "remove_unused_columns": True})
 
 
 def summary(results: dict, output_dir: str, num_pause_tokens: int, hub_url: str | None = None) -> str:
