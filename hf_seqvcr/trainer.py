@@ -399,6 +399,9 @@ class SeqVCRMixin(SaveHook):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         """Also scores exact match by greedy generation (`eval_exact_match`) on the same rows, as given (before any
         conversion the parent trainer needs)."""
+        if isinstance(eval_dataset, dict):  # each set on its own, as the Trainer does, so each is converted once
+            return {k: v for name, dataset in eval_dataset.items()
+                    for k, v in self.evaluate(dataset, ignore_keys, f"{metric_key_prefix}_{name}").items()}  # fmt: skip
         rows = self._eval_rows(eval_dataset)
         if eval_dataset is not None and not isinstance(eval_dataset, str):
             eval_dataset = self._prepare_seqvcr_data(None, eval_dataset, self._seqvcr_tokenizer, self.data_collator,
@@ -416,7 +419,8 @@ class SeqVCRMixin(SaveHook):
         return metrics
 
     def _eval_rows(self, eval_dataset):
-        """The evaluation rows as the user gave them; None for a dict of sets (the Trainer evaluates each alone)."""
+        """The evaluation rows as the user gave them; None for the dict of sets given at construction (the Trainer then
+        evaluates each set by its name)."""
         if eval_dataset is None:
             eval_dataset = self._seqvcr_eval_rows
         elif isinstance(eval_dataset, str):  # the Trainer names one set of a dict given at construction

@@ -216,6 +216,15 @@ def test_exact_match_on_prompt_completion_and_chat_eval_sets(tmp_path, tokenizer
         assert "eval_mean_token_accuracy" in metrics  # TRL's own evaluation stays
 
 
+def test_several_eval_sets_are_each_scored_with_their_prompts(tmp_path, tokenizer, qa_rows):
+    rows = prompt_completion(qa_rows.select(range(4)))
+    trainer = train(tmp_path, tokenizer, rows, eval_exact_match=True)
+    single = trainer.evaluate(rows)
+    both = trainer.evaluate({"a": rows, "b": conversational(qa_rows.select(range(4)))})
+    assert both["eval_a_position_accuracy"] == single["eval_position_accuracy"] and "eval_b_exact_match" in both
+    assert both["eval_a_loss"] == pytest.approx(single["eval_loss"])  # the same prompts: pauses inserted once
+
+
 def test_exact_match_is_off_with_one_warning_where_it_cannot_apply(tmp_path, tokenizer, qa_rows, caplog):
     text = Dataset.from_list([{"text": r["question"] + " = " + r["answer"]} for r in qa_rows.select(range(4))])
     trainer = train(tmp_path, tokenizer, text, num_pause_tokens=0, eval_exact_match=True)
