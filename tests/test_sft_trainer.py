@@ -15,6 +15,7 @@ from peft import LoraConfig, PeftModel
 from tiny import addition_splits, sft_config, sgd_config, tiny_llama
 from transformers import Trainer
 from trl import SFTConfig, SFTTrainer
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 import hf_seqvcr
 from hf_seqvcr import (
@@ -103,6 +104,18 @@ def test_two_names_change_an_sft_script(tmp_path, tokenizer, qa_rows):
 
     off = train(tmp_path, tokenizer, rows, use_seqvcr=False)
     assert not torch.allclose(backbone(ours), backbone(off))  # the control: the regularizer reaches the backbone
+
+
+def test_a_collator_the_user_passes_is_kept(tmp_path, tokenizer, qa_rows):
+    tokenizer = copy.deepcopy(tokenizer)
+    theirs = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+    trainer = SeqVCRSFTTrainer(model=tiny_llama(tokenizer), args=sft_config(tmp_path, num_pause_tokens=PAUSES),
+                               data_collator=theirs, train_dataset=messages(qa_rows.select(range(4))),
+                               processing_class=tokenizer)  # fmt: skip
+    assert trainer.data_collator.collator is theirs  # wrapped only to keep the pauses out of the loss
+    batch = next(iter(trainer.get_train_dataloader()))
+    pauses = torch.isin(batch["input_ids"], torch.tensor(pause_token_ids(tokenizer, PAUSES)))
+    assert pauses.any() and (batch["labels"][pauses] == -100).all()
 
 
 def test_question_answer_rows_take_seqvcr_trainers_step(tmp_path, tokenizer, qa_rows):
