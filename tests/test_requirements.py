@@ -99,7 +99,7 @@ def test_the_check_catches_an_undeclared_import_and_accepts_an_extra_only_in_its
         "hf_seqvcr/other.py": "from trl import SFTTrainer\n",
     }
     distributions = {"yaml": ["PyYAML"], "trl": ["trl"]}
-    found = undeclared(files, {"torch"}, {"trl": {"trl"}}, {"trl": ["hf_seqvcr/sft_config.py", "hf_seqvcr/sft_trainer.py"]}, distributions)
+    found = undeclared(files, {"torch"}, {"trl": {"trl"}}, {"trl": ["hf_seqvcr/sft.py"]}, distributions)
     assert found == ["hf_seqvcr/a.py: yaml (pyyaml is not declared)", "hf_seqvcr/other.py: trl (trl is not declared)"]
     assert undeclared(files, {"pyyaml", "trl"}, {}, {}, distributions) == []
 
