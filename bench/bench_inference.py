@@ -76,8 +76,9 @@ def generation(model: GPT2LMHeadModel, collator: PauseDataCollator, rows: list[d
     return run, len(collator.prompt_ids(rows[0]["question"])), length
 
 
-def measure(model, tokenizer, data: dict[str, list[dict[str, str]]], batch_size: int, examples: int, rounds: int,
-            clock: Clock) -> None:  # fmt: skip
+def measure(
+    model, tokenizer, data: dict[str, list[dict[str, str]]], batch_size: int, examples: int, rounds: int, clock: Clock
+) -> None:
     """Interleave every format × method at one batch size and print one table row each."""
     variants, lengths = {}, {}
     for fmt, rows in data.items():
@@ -105,9 +106,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 examples at batch 8, two rounds (~1 CPU-minute)")
     parser.add_argument(
-        "--runs", nargs="+", type=parse_run, default=[(32, 32), (1, 4)], metavar="BATCH:EXAMPLES",
+        "--runs",
+        nargs="+",
+        type=parse_run,
+        default=[(32, 32), (1, 4)],
+        metavar="BATCH:EXAMPLES",
         help="batch sizes to measure and how many examples each timed call generates (default 32:32 1:4)",
-    )  # fmt: skip
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds per batch size")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Deng et al.'s implicit_cot folder")
     add_timing_arguments(parser)

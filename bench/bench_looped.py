@@ -42,8 +42,11 @@ BENCH_FLAGS = ["--save_strategy", "no", "--report_to", "none", "--disable_tqdm",
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n")[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (init, data order)")
     parser.add_argument("--steps", type=int, help="max_steps for every arm (default: the recipes' own)")
@@ -63,7 +66,9 @@ def shared_setting(arms: list[str]) -> dict:
         other = {k: v for k, v in config.items() if k not in ARM_KEYS}
         if other != common:
             diff = sorted(k for k in other.keys() | common.keys() if other.get(k) != common.get(k))
-            raise SystemExit(f"recipes/phop/{arm}.yaml differs from demo.yaml in {diff}, not only in {sorted(ARM_KEYS)}")
+            raise SystemExit(
+                f"recipes/phop/{arm}.yaml differs from demo.yaml in {diff}, not only in {sorted(ARM_KEYS)}"
+            )
     return common
 
 
@@ -98,8 +103,21 @@ def train(arm: str, seed: int, data: Path, args: argparse.Namespace) -> dict:
     if (out / "results.json").is_file() and cost_file.is_file():
         print(f"{arm} seed {seed}: done, skipped", flush=True)
         return json.loads((out / "results.json").read_text()) | json.loads(cost_file.read_text())
-    command = [sys.executable, str(RECIPE), "--config", str(CONFIGS / f"{arm}.yaml"), "--dataset_name", str(data),
-               "--seed", str(seed), "--output_dir", str(out), "--overwrite_output_dir", "true", *BENCH_FLAGS]
+    command = [
+        sys.executable,
+        str(RECIPE),
+        "--config",
+        str(CONFIGS / f"{arm}.yaml"),
+        "--dataset_name",
+        str(data),
+        "--seed",
+        str(seed),
+        "--output_dir",
+        str(out),
+        "--overwrite_output_dir",
+        "true",
+        *BENCH_FLAGS,
+    ]
     if args.steps is not None:
         command += ["--max_steps", str(args.steps)]
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -110,12 +128,18 @@ def train(arm: str, seed: int, data: Path, args: argparse.Namespace) -> dict:
     with open(out / "bench.log", "w") as log:
         subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cost |= {"cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-             "wall_s": time.perf_counter() - start, "load_end": load_average()}
+    cost |= {
+        "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "wall_s": time.perf_counter() - start,
+        "load_end": load_average(),
+    }
     cost_file.write_text(json.dumps(cost, indent=2) + "\n")
     results = json.loads((out / "results.json").read_text())
-    print(f"    exact match {results['test_exact_match']:.1%}, {cost['cpu_s']:.0f} CPU-s, "
-          f"{cost['wall_s']:.0f} s wall, load {cost['load_end']}", flush=True)
+    print(
+        f"    exact match {results['test_exact_match']:.1%}, {cost['cpu_s']:.0f} CPU-s, "
+        f"{cost['wall_s']:.0f} s wall, load {cost['load_end']}",
+        flush=True,
+    )
     return results | cost
 
 
@@ -160,7 +184,9 @@ def bootstrap_gap(acc: dict[str, list[float]], resamples: int) -> tuple[float, f
     rng = random.Random(0)
     values, undefined = [], 0
     for _ in range(resamples):
-        means = {arm: statistics.mean(rng.choices(acc[arm], k=len(acc[arm]))) for arm in ("iso_param", "demo", "iso_flop")}
+        means = {
+            arm: statistics.mean(rng.choices(acc[arm], k=len(acc[arm]))) for arm in ("iso_param", "demo", "iso_flop")
+        }
         if means["iso_flop"] - means["iso_param"] <= 0:
             undefined += 1  # no gap to close in this resample
             continue
@@ -171,13 +197,22 @@ def bootstrap_gap(acc: dict[str, list[float]], resamples: int) -> tuple[float, f
     return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1], undefined
 
 
-def report(runs: dict[tuple[str, int], dict], info: dict[tuple[str, int], dict], args: argparse.Namespace,
-           majority: tuple[float, str]) -> str:
+def report(
+    runs: dict[tuple[str, int], dict],
+    info: dict[tuple[str, int], dict],
+    args: argparse.Namespace,
+    majority: tuple[float, str],
+) -> str:
     def pm(values: list[float], fmt: str = "{:.1%}") -> str:
-        return fmt.format(statistics.mean(values)) + (" ± " + fmt.format(statistics.stdev(values)) if len(values) > 1 else "")
+        return fmt.format(statistics.mean(values)) + (
+            " ± " + fmt.format(statistics.stdev(values)) if len(values) > 1 else ""
+        )
 
-    lines = ["| arm | layout | exact match (mean ± std) | per seed | params | effective depth | train CPU-s / run "
-             "| adjacent-layer cosine, saved weights | logged cosine, last 50-step log |", "|---|" * 1 + "---|" * 8]
+    lines = [
+        "| arm | layout | exact match (mean ± std) | per seed | params | effective depth | train CPU-s / run "
+        "| adjacent-layer cosine, saved weights | logged cosine, last 50-step log |",
+        "|---|" * 1 + "---|" * 8,
+    ]
     acc: dict[str, list[float]] = {}
     for arm in args.arms:
         seeds = [s for s in args.seeds if (arm, s) in runs]
@@ -188,18 +223,27 @@ def report(runs: dict[tuple[str, int], dict], info: dict[tuple[str, int], dict],
         lines.append(
             f"| {arm} | {ARMS[arm]} | {pm(acc[arm])} | {' / '.join(f'{a:.1%}' for a in acc[arm])} | "
             f"{first['params']:,} | {first['depth']} | {pm([runs[arm, s]['cpu_s'] for s in seeds], '{:.0f}')} | "
-            f"{pm(cos, '{:.3f}') if cos else '—'} | {pm(logged, '{:.3f}') if logged else '—'} |")
+            f"{pm(cos, '{:.3f}') if cos else '—'} | {pm(logged, '{:.3f}') if logged else '—'} |"
+        )
     text = "\n".join(lines)
     text += f"\n\nMajority-class rate of the test answers (always answering '{majority[1]}'): {majority[0]:.1%}."
     if {"iso_param", "demo", "iso_flop"} <= acc.keys():
-        per_seed = [gap(runs["iso_param", s]["test_exact_match"], runs["demo", s]["test_exact_match"],
-                        runs["iso_flop", s]["test_exact_match"]) for s in args.seeds
-                    if all((a, s) in runs for a in ("iso_param", "demo", "iso_flop"))]
+        per_seed = [
+            gap(
+                runs["iso_param", s]["test_exact_match"],
+                runs["demo", s]["test_exact_match"],
+                runs["iso_flop", s]["test_exact_match"],
+            )
+            for s in args.seeds
+            if all((a, s) in runs for a in ("iso_param", "demo", "iso_flop"))
+        ]
         mean_gap = gap(*(statistics.mean(acc[a]) for a in ("iso_param", "demo", "iso_flop")))
         low, high, undefined = bootstrap_gap(acc, args.bootstrap)
-        text += (f"\n%Gap (1⊗4 between 1⊗1 and 4⊗1) of the seed means: {mean_gap:.0%}; per seed (paired by seed): "
-                 f"{', '.join(f'{g:.0%}' for g in per_seed)}; bootstrap 95 % interval over seeds: [{low:.0%}, "
-                 f"{high:.0%}] ({args.bootstrap} resamples, {undefined} without a gap left out).")
+        text += (
+            f"\n%Gap (1⊗4 between 1⊗1 and 4⊗1) of the seed means: {mean_gap:.0%}; per seed (paired by seed): "
+            f"{', '.join(f'{g:.0%}' for g in per_seed)}; bootstrap 95 % interval over seeds: [{low:.0%}, "
+            f"{high:.0%}] ({args.bootstrap} resamples, {undefined} without a gap left out)."
+        )
     return text
 
 
@@ -211,21 +255,37 @@ def main(argv: list[str] | None = None) -> None:
     load_start, started = load_average(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
     data = build_data(args, build)
     majority = majority_rate(data)
-    print(f"bench start {started}, load {load_start}; data: {build} --seed={args.data_seed}; steps "
-          f"{args.steps or setting['max_steps']}; majority-class test rate {majority[0]:.1%}", flush=True)
+    print(
+        f"bench start {started}, load {load_start}; data: {build} --seed={args.data_seed}; steps "
+        f"{args.steps or setting['max_steps']}; majority-class test rate {majority[0]:.1%}",
+        flush=True,
+    )
     runs = {(arm, seed): train(arm, seed, data, args) for seed in args.seeds for arm in args.arms}
     info = {key: inspect(args.output_dir / f"{key[0]}-s{key[1]}") for key in runs}
     load_end, ended = load_average(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
     text = report(runs, info, args, majority)
     cpu = sum(r["cpu_s"] for r in runs.values())
-    text += (f"\nData: `{build} --seed={args.data_seed}`; steps {args.steps or setting['max_steps']}, batch "
-             f"{setting['per_device_train_batch_size']}, lr {setting['learning_rate']} {setting['lr_scheduler_type']}, "
-             f"{args.threads} thread(s). Started {started} (load {load_start}), ended {ended} (load {load_end}); "
-             f"{cpu / 60:.1f} CPU-min of training in all.")
+    text += (
+        f"\nData: `{build} --seed={args.data_seed}`; steps {args.steps or setting['max_steps']}, batch "
+        f"{setting['per_device_train_batch_size']}, lr {setting['learning_rate']} {setting['lr_scheduler_type']}, "
+        f"{args.threads} thread(s). Started {started} (load {load_start}), ended {ended} (load {load_end}); "
+        f"{cpu / 60:.1f} CPU-min of training in all."
+    )
     (args.output_dir / "table.md").write_text(text + "\n")
-    (args.output_dir / "bench.json").write_text(json.dumps(
-        {"runs": {f"{a}-s{s}": r | info[a, s] for (a, s), r in runs.items()}, "load_start": load_start,
-         "load_end": load_end, "started": started, "ended": ended, "majority_rate": majority[0]}, indent=2) + "\n")
+    (args.output_dir / "bench.json").write_text(
+        json.dumps(
+            {
+                "runs": {f"{a}-s{s}": r | info[a, s] for (a, s), r in runs.items()},
+                "load_start": load_start,
+                "load_end": load_end,
+                "started": started,
+                "ended": ended,
+                "majority_rate": majority[0],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print("\n" + text)
 
 

@@ -36,22 +36,37 @@ PREFIX = "count ones:"  # data_builders.counting's prefix for --style digits
 # Both shaped like the recipes' `tiny` preset (4 layers, d=128); llama has RoPE (relative positions that decay, the
 # paper's setting), gpt2 learned absolute positions, which stay untrained beyond the training lengths.
 ARCHS = {
-    "llama": {"model_type": "llama", "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
-              "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 512,
-              "tie_word_embeddings": True},
+    "llama": {
+        "model_type": "llama",
+        "hidden_size": 128,
+        "intermediate_size": 512,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": True,
+    },
     "gpt2": {"model_type": "gpt2", "n_embd": 128, "n_layer": 4, "n_head": 4, "n_positions": 512},
-}  # fmt: skip
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n")[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--arch", choices=ARCHS, default="llama", help="model shape from scratch (default llama)")
     parser.add_argument("--methods", nargs="+", default=["vanilla", "seqvcr"], help="default vanilla seqvcr")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="data and training seeds (default 0 1)")
     parser.add_argument("--max-train-length", type=int, default=16, help="training lengths 1..N (default 16)")
-    parser.add_argument("--test-lengths", nargs="+", type=int, default=[8, 12, 16, 32, 64, 128],
-                        help="test_len<L> splits scored by exact match")
+    parser.add_argument(
+        "--test-lengths",
+        nargs="+",
+        type=int,
+        default=[8, 12, 16, 32, 64, 128],
+        help="test_len<L> splits scored by exact match",
+    )
     parser.add_argument("--bucket-size", type=int, default=100, help="rows per test_len<L> split")
     parser.add_argument("--probe-lengths", default="4:256:x2", help="seqvcr-probe --lengths (default 4:256:x2)")
     parser.add_argument("--train-size", type=int, default=20000)
@@ -83,31 +98,99 @@ def run_logged(command: list[str], log: Path) -> float:
 def build_data(args: argparse.Namespace, seed: int, target: Path) -> None:
     if (target / "README.md").is_file():
         return
-    run_logged([sys.executable, "-m", "data_builders.counting", "--min-length", "1", "--max-length",
-                str(args.max_train_length), "--test-lengths", *map(str, args.test_lengths), "--bucket-size",
-                str(args.bucket_size), "--train-size", str(args.train_size), "--validation-size", "200",
-                "--test-size", "200", "--seed", str(seed), "--output-dir", str(target)],
-               target.parent / f"data-seed{seed}.log")  # fmt: skip
+    run_logged(
+        [
+            sys.executable,
+            "-m",
+            "data_builders.counting",
+            "--min-length",
+            "1",
+            "--max-length",
+            str(args.max_train_length),
+            "--test-lengths",
+            *map(str, args.test_lengths),
+            "--bucket-size",
+            str(args.bucket_size),
+            "--train-size",
+            str(args.train_size),
+            "--validation-size",
+            "200",
+            "--test-size",
+            "200",
+            "--seed",
+            str(seed),
+            "--output-dir",
+            str(target),
+        ],
+        target.parent / f"data-seed{seed}.log",
+    )
 
 
 def train(args: argparse.Namespace, method: str, seed: int, data: Path, out: Path) -> dict:
     """One recipe run; every setting but --method is shared (the Seq-VCR ones are ignored by vanilla)."""
     if not (out / "results.json").is_file():
-        run_logged([sys.executable, "-c", "import sys; from hf_seqvcr.scripts.train import cli; cli(sys.argv[1:])",
-                    "--model_config", str(args.output_dir / f"{args.arch}.json"), "--method", method,
-                    "--dataset_name", str(data), "--seed", str(seed), "--max_steps", str(args.steps),
-                    "--per_device_train_batch_size", str(args.batch_size), "--learning_rate", str(args.lr),
-                    "--warmup_steps", str(args.steps // 10), "--seqvcr_proj_dim", str(args.proj_dim),
-                    "--seqvcr_lambda_var", str(args.lambda_var), "--seqvcr_lambda_cov", str(args.lambda_cov),
-                    "--seqvcr_covariance", "batch_positions", "--max_test_samples", "200", "--report_to", "none",
-                    "--save_strategy", "no", "--eval_strategy", "no", "--logging_steps", "50",
-                    "--disable_tqdm", "true", "--output_dir", str(out)], out.parent / f"{out.name}.log")  # fmt: skip
+        run_logged(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from hf_seqvcr.scripts.train import cli; cli(sys.argv[1:])",
+                "--model_config",
+                str(args.output_dir / f"{args.arch}.json"),
+                "--method",
+                method,
+                "--dataset_name",
+                str(data),
+                "--seed",
+                str(seed),
+                "--max_steps",
+                str(args.steps),
+                "--per_device_train_batch_size",
+                str(args.batch_size),
+                "--learning_rate",
+                str(args.lr),
+                "--warmup_steps",
+                str(args.steps // 10),
+                "--seqvcr_proj_dim",
+                str(args.proj_dim),
+                "--seqvcr_lambda_var",
+                str(args.lambda_var),
+                "--seqvcr_lambda_cov",
+                str(args.lambda_cov),
+                "--seqvcr_covariance",
+                "batch_positions",
+                "--max_test_samples",
+                "200",
+                "--report_to",
+                "none",
+                "--save_strategy",
+                "no",
+                "--eval_strategy",
+                "no",
+                "--logging_steps",
+                "50",
+                "--disable_tqdm",
+                "true",
+                "--output_dir",
+                str(out),
+            ],
+            out.parent / f"{out.name}.log",
+        )
     return json.loads((out / "results.json").read_text())
 
 
 def probe_runs(args: argparse.Namespace, runs: dict[str, Path], data: Path, out: Path, answer: bool) -> dict:
-    argv = ["--checkpoints", *map(str, runs.values()), "--labels", *runs, "--lengths", args.probe_lengths,
-            "--prefix", PREFIX, "--output-dir", str(out)]  # fmt: skip
+    argv = [
+        "--checkpoints",
+        *map(str, runs.values()),
+        "--labels",
+        *runs,
+        "--lengths",
+        args.probe_lengths,
+        "--prefix",
+        PREFIX,
+        "--output-dir",
+        str(out),
+    ]
     argv += ["--answer-position", "--dataset", str(data)] if answer else []
     if not (out / "probe.json").is_file():
         probe.main(argv)
@@ -121,8 +204,11 @@ def table(results: dict) -> str:
     n at which bf16 gives exactly 0; then exact match per length."""
     methods, seeds = results["methods"], results["seeds"]
     beyond = 2 * results["max_train_length"]
-    lines = [f"| position | variant | method | fp32 slope, all n | fp32 slope, n ≥ {beyond} | fp32 L∞ at max n | "
-             "first n: fp32 < bf16 res. | first n: bf16 = 0 |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"| position | variant | method | fp32 slope, all n | fp32 slope, n ≥ {beyond} | fp32 L∞ at max n | "
+        "first n: fp32 < bf16 res. | first n: bf16 = 0 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for position in ("last digit", "answer (eos)"):
         for variant in probe.VARIANTS:
             for method in methods:
@@ -130,9 +216,14 @@ def table(results: dict) -> str:
                 for seed in seeds:
                     fp32 = _decay(results, seed, position, method, variant, "float32")
                     bf16 = _decay(results, seed, position, method, variant, "bfloat16")
-                    points = sorted((p for p in results["probes"][str(seed)][position]["distances"]
-                                     if (p["label"], p["variant"], p["dtype"]) == (method, variant, "float32")),
-                                    key=lambda p: p["length"])  # fmt: skip
+                    points = sorted(
+                        (
+                            p
+                            for p in results["probes"][str(seed)][position]["distances"]
+                            if (p["label"], p["variant"], p["dtype"]) == (method, variant, "float32")
+                        ),
+                        key=lambda p: p["length"],
+                    )
                     tail = [p for p in points if p["length"] >= beyond]
                     cells[0].append(_fmt(fp32["loglog_slope"]))
                     cells[1].append(_fmt(probe.loglog_slope([p["length"] for p in tail], [p["linf"] for p in tail])))
@@ -140,8 +231,11 @@ def table(results: dict) -> str:
                     cells[3].append(str(fp32["first_below_bf16_resolution"] or "—"))
                     cells[4].append(str(bf16["first_zero"] or "—"))
                 lines.append(f"| {position} | {variant} | {method} | " + " | ".join(", ".join(c) for c in cells) + " |")
-    lines += ["", "| method | seed | " + " | ".join(f"EM n={n}" for n in results["test_lengths"]) + " | test EM |",
-              "|---|---|" + "---|" * (len(results["test_lengths"]) + 1)]  # fmt: skip
+    lines += [
+        "",
+        "| method | seed | " + " | ".join(f"EM n={n}" for n in results["test_lengths"]) + " | test EM |",
+        "|---|---|" + "---|" * (len(results["test_lengths"]) + 1),
+    ]
     for seed in seeds:
         report = results["probes"][str(seed)]["answer (eos)"]
         for checkpoint in report["checkpoints"]:
@@ -167,19 +261,33 @@ def summary_plot(results: dict, path: Path) -> None:
         for variant, style in (("ones", "-"), ("commas", "--"), ("random", ":")):
             curves = []
             for seed in results["seeds"]:
-                points = sorted((p for p in results["probes"][str(seed)]["answer (eos)"]["distances"]
-                                 if (p["label"], p["variant"], p["dtype"]) == (method, variant, "float32")),
-                                key=lambda p: p["length"])  # fmt: skip
+                points = sorted(
+                    (
+                        p
+                        for p in results["probes"][str(seed)]["answer (eos)"]["distances"]
+                        if (p["label"], p["variant"], p["dtype"]) == (method, variant, "float32")
+                    ),
+                    key=lambda p: p["length"],
+                )
                 x = [p["length"] for p in points]
                 curves.append([p["linf"] for p in points])
             name = f"{method} {variant}"
-            series[name] = [math.exp(sum(math.log(max(c[i], 1e-30)) for c in curves) / len(curves))
-                            for i in range(len(x))]  # fmt: skip
+            series[name] = [
+                math.exp(sum(math.log(max(c[i], 1e-30)) for c in curves) / len(curves)) for i in range(len(x))
+            ]
             styles[name] = {"color": f"C{index}", "linestyle": style}
-    plot_lines(series, x=x, log_x=True, log_y=True, styles=styles, path=path, xlabel="n (digits)",
-               ylabel="fp32 L∞ distance (geo. mean over seeds)",
-               title=f"{results['arch']}: last-token distance at the answer position, trained on n ≤ "
-               f"{results['max_train_length']}")  # fmt: skip
+    plot_lines(
+        series,
+        x=x,
+        log_x=True,
+        log_y=True,
+        styles=styles,
+        path=path,
+        xlabel="n (digits)",
+        ylabel="fp32 L∞ distance (geo. mean over seeds)",
+        title=f"{results['arch']}: last-token distance at the answer position, trained on n ≤ "
+        f"{results['max_train_length']}",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -187,10 +295,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # the probes run in this process; on 2 shared cores a 2-thread team stalls
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / f"{args.arch}.json").write_text(json.dumps(ARCHS[args.arch]))
-    results = {"command": shlex.join([sys.executable, *sys.argv]), "arch": args.arch, "methods": args.methods,
-               "seeds": args.seeds, "max_train_length": args.max_train_length, "test_lengths": args.test_lengths,
-               "steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "load_start": load(),
-               "runs": {}, "probes": {}, "seconds": {}}  # fmt: skip
+    results = {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "arch": args.arch,
+        "methods": args.methods,
+        "seeds": args.seeds,
+        "max_train_length": args.max_train_length,
+        "test_lengths": args.test_lengths,
+        "steps": args.steps,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "load_start": load(),
+        "runs": {},
+        "probes": {},
+        "seconds": {},
+    }
     print(f"load average at start: {results['load_start']}", flush=True)
     for seed in args.seeds:
         data = args.output_dir / f"data-seed{seed}"
@@ -202,8 +321,11 @@ def main(argv: list[str] | None = None) -> None:
             start = time.time()
             scores = train(args, method, seed, data, out)
             results["runs"][str(seed)][method] = {k: scores[k] for k in ("test_exact_match", "train_runtime")}
-            print(f"seed {seed} {method}: test exact match {scores['test_exact_match']:.1%}, "
-                  f"{time.time() - start:.0f} s, load {load()}", flush=True)  # fmt: skip
+            print(
+                f"seed {seed} {method}: test exact match {scores['test_exact_match']:.1%}, "
+                f"{time.time() - start:.0f} s, load {load()}",
+                flush=True,
+            )
         results["probes"][str(seed)] = {
             "last digit": probe_runs(args, runs, data, args.output_dir / f"seed{seed}" / "probe-last-digit", False),
             "answer (eos)": probe_runs(args, runs, data, args.output_dir / f"seed{seed}" / "probe-answer", True),

@@ -165,8 +165,14 @@ def time_training_step(shape: StepShape, clock: Clock, device: str = "cpu", bf16
     )
 
 
-def time_regularizer_part(shape: StepShape, projector: SeqVCRProjector, hidden_size: int, clock: Clock,
-                          device: str = "cpu", bf16: bool = False) -> float:  # fmt: skip
+def time_regularizer_part(
+    shape: StepShape,
+    projector: SeqVCRProjector,
+    hidden_size: int,
+    clock: Clock,
+    device: str = "cpu",
+    bf16: bool = False,
+) -> float:
     """Median seconds of what our Seq-VCR adds to a step, alone: short enough to repeat `PART_ROUNDS` times."""
     hidden = torch.randn(shape.batch, shape.seq_len, hidden_size, device=device, requires_grad=True)  # last layer
     (head,) = projector.heads

@@ -46,21 +46,46 @@ def main() -> None:
     layers, width, batch = (2, 64, 8) if args.quick else (4, 256, 32)
     rounds = args.rounds or (8 if args.quick else 20)
     tokenizer = build_digit_tokenizer()
-    config = GPT2Config(vocab_size=len(tokenizer) + 8, n_embd=width, n_layer=layers, n_head=4, n_positions=64,
-                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    config = GPT2Config(
+        vocab_size=len(tokenizer) + 8,
+        n_embd=width,
+        n_layer=layers,
+        n_head=4,
+        n_positions=64,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     data = rows(batch)
-    common = dict(per_device_train_batch_size=batch, use_cpu=True, bf16=False, report_to=[], disable_tqdm=True,
-                  gradient_checkpointing=False, save_strategy="no")  # fmt: skip
+    common = dict(
+        per_device_train_batch_size=batch,
+        use_cpu=True,
+        bf16=False,
+        report_to=[],
+        disable_tqdm=True,
+        gradient_checkpointing=False,
+        save_strategy="no",
+    )
     with tempfile.TemporaryDirectory() as out:
         arms = {
-            "SFTTrainer": SFTTrainer(model=GPT2LMHeadModel(config), args=SFTConfig(out, **common),
-                                     train_dataset=data, processing_class=copy.deepcopy(tokenizer)),
-            "SeqVCRSFTTrainer": SeqVCRSFTTrainer(model=GPT2LMHeadModel(config), args=SeqVCRSFTConfig(out, **common),
-                                                 train_dataset=data, processing_class=copy.deepcopy(tokenizer)),
+            "SFTTrainer": SFTTrainer(
+                model=GPT2LMHeadModel(config),
+                args=SFTConfig(out, **common),
+                train_dataset=data,
+                processing_class=copy.deepcopy(tokenizer),
+            ),
+            "SeqVCRSFTTrainer": SeqVCRSFTTrainer(
+                model=GPT2LMHeadModel(config),
+                args=SeqVCRSFTConfig(out, **common),
+                train_dataset=data,
+                processing_class=copy.deepcopy(tokenizer),
+            ),
             "SeqVCRSFTTrainer + 2 pauses": SeqVCRSFTTrainer(
-                model=GPT2LMHeadModel(config), args=SeqVCRSFTConfig(out, num_pause_tokens=2, **common),
-                train_dataset=data, processing_class=copy.deepcopy(tokenizer)),
-        }  # fmt: skip
+                model=GPT2LMHeadModel(config),
+                args=SeqVCRSFTConfig(out, num_pause_tokens=2, **common),
+                train_dataset=data,
+                processing_class=copy.deepcopy(tokenizer),
+            ),
+        }
         steps = {}
         for name, trainer in arms.items():
             trainer.current_gradient_accumulation_steps = 1  # what `train()` sets before its first step

@@ -19,15 +19,25 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {"multiplication": "multiplication", "arithmetic": "arithmetic", "lis": "lis"}  # builder → recipe
 
 
-def run_recipe(builder: str, config: Path, method: str, output: Path, log: Path, *, threads: int | None = 1,
-               extra: list[str] = ()) -> dict:  # fmt: skip
+def run_recipe(
+    builder: str, config: Path, method: str, output: Path, log: Path, *, threads: int | None = 1, extra: list[str] = ()
+) -> dict:
     """One recipe run in its own process: its results.json plus `wall_s` and `cpu_s` (the child's user + system).
 
     `threads` sets OMP/MKL threads (1: on 2 shared cores a 2-thread team stalls whenever another job holds a core).
     """
     recipe = ROOT / "recipes" / f"{RECIPES[builder]}.py"
-    command = [sys.executable, str(recipe), "--config", str(config), "--method", method, "--output_dir", str(output),
-               *extra]  # fmt: skip
+    command = [
+        sys.executable,
+        str(recipe),
+        "--config",
+        str(config),
+        "--method",
+        method,
+        "--output_dir",
+        str(output),
+        *extra,
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")  # the log shows progress while the run goes
     if threads is not None:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)

@@ -33,13 +33,13 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
 from data_builders import build_once
 from recipe_runs import ROOT, run_recipe  # bench/ is on sys.path when run as a script
 from sweep_stats import format_mean_std, paired_bootstrap_diff, spearman, steps_to
@@ -115,8 +115,10 @@ class Run:
         shape = self.shape
         lam = f"-lam{self.lambdas[0]:g}_{self.lambdas[1]:g}" if self.lambdas else ""
         bf16 = "-bf16" if self.bf16 else ""
-        return (f"{self.task}-{shape}-{self.method}{lam}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
-                f"-p{self.proj_dim}{bf16}")  # fmt: skip
+        return (
+            f"{self.task}-{shape}-{self.method}{lam}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
+            f"-p{self.proj_dim}{bf16}"
+        )
 
     @property
     def setting(self) -> str:
@@ -148,8 +150,14 @@ def plan_headline() -> list[Run]:
 def plan_quick() -> list[Run]:
     """Candidates for the learning test's control: vanilla vs Seq-VCR + Pause within ~2 CPU-minutes per run."""
     shapes = [dict(layers=2), dict(layers=4), dict(layers=2, lr=3e-3)]
-    return _seed_major([Run("mul2", m, s, steps=1500, **shape) for s in (0, 1) for shape in shapes
-                        for m in ("vanilla", "seqvcr_pause")])  # fmt: skip
+    return _seed_major(
+        [
+            Run("mul2", m, s, steps=1500, **shape)
+            for s in (0, 1)
+            for shape in shapes
+            for m in ("vanilla", "seqvcr_pause")
+        ]
+    )
 
 
 def plan_lr() -> list[Run]:
@@ -180,15 +188,28 @@ def plan_tasks() -> list[Run]:
 def plan_gpu() -> list[Run]:
     """bench/gpu_check.sh on a lent GPU: 4×4, GPT-2-small shape from scratch, bf16, d_proj 2048, vanilla vs
     Seq-VCR + Pause (one seed: a first look at the curve, not a verdict)."""
-    common = dict(preset="gpt2-small", layers=12, width=768, heads=12, steps=1500, lr=1e-4, batch=32, warmup=100,
-                  proj_dim=2048, eval_steps=250, bf16=True)  # fmt: skip
+    common = dict(
+        preset="gpt2-small",
+        layers=12,
+        width=768,
+        heads=12,
+        steps=1500,
+        lr=1e-4,
+        batch=32,
+        warmup=100,
+        proj_dim=2048,
+        eval_steps=250,
+        bf16=True,
+    )
     return [Run("mul4", m, 0, **common) for m in ("vanilla", "seqvcr_pause")]
 
 
 def plan_smoke() -> list[Run]:
     """A few-second check that the whole path works (used by gpu_check.sh --cpu-smoke and the docs)."""
-    return [Run("mul2", m, 0, layers=1, width=32, heads=2, steps=20, warmup=2, eval_steps=10, eval_rows=32)
-            for m in ("vanilla", "seqvcr_pause")]  # fmt: skip
+    return [
+        Run("mul2", m, 0, layers=1, width=32, heads=2, steps=20, warmup=2, eval_steps=10, eval_rows=32)
+        for m in ("vanilla", "seqvcr_pause")
+    ]
 
 
 PLANS = {
@@ -204,8 +225,14 @@ PLANS = {
 # The order the background sweep runs in: one seed of the quick control (the learning test waits for it) and of the
 # headline, then their other seeds, the learning rate, then the wider grid seed by seed (a sweep cut short still
 # covers every cell of it once).
-QUEUE = ("quick:0", "headline:0", "quick", "headline", "lr", *(f"{plan}:{seed}" for seed in SEEDS
-                                                               for plan in ("lambda", "depth", "tasks")))
+QUEUE = (
+    "quick:0",
+    "headline:0",
+    "quick",
+    "headline",
+    "lr",
+    *(f"{plan}:{seed}" for seed in SEEDS for plan in ("lambda", "depth", "tasks")),
+)
 
 
 def resolve_plans(names: list[str]) -> list[Run]:
@@ -246,8 +273,13 @@ def model_config(run: Run, root: Path) -> str:
 
 def builder_options(run: Run) -> list[str]:
     task = TASKS[run.task]
-    return [*task.options, f"--train-size={task.train_size}", f"--validation-size={task.eval_size}",
-            f"--test-size={task.eval_size}", f"--seed={run.seed}"]  # fmt: skip
+    return [
+        *task.options,
+        f"--train-size={task.train_size}",
+        f"--validation-size={task.eval_size}",
+        f"--test-size={task.eval_size}",
+        f"--seed={run.seed}",
+    ]
 
 
 def dataset(run: Run, root: Path) -> Path:
@@ -262,13 +294,28 @@ def recipe_config(run: Run, data: Path, model: str) -> dict:
     """Everything the recipe gets, written next to the run (the exact record of its budget)."""
     lam_var, lam_cov = run.resolved_lambdas
     return dict(
-        dataset_name=str(data), model_config=model, seed=run.seed, data_seed=run.seed, max_steps=run.steps,
-        per_device_train_batch_size=run.batch, per_device_eval_batch_size=64, learning_rate=run.lr,
-        warmup_steps=run.warmup, seqvcr_lambda_var=lam_var, seqvcr_lambda_cov=lam_cov, seqvcr_proj_dim=run.proj_dim,
-        eval_strategy="steps", eval_steps=run.eval_steps, eval_exact_match=True,
-        max_eval_samples=run.eval_rows, save_strategy="no", logging_steps=run.eval_steps, report_to="none",
-        disable_tqdm=True, bf16=run.bf16,
-    )  # fmt: skip
+        dataset_name=str(data),
+        model_config=model,
+        seed=run.seed,
+        data_seed=run.seed,
+        max_steps=run.steps,
+        per_device_train_batch_size=run.batch,
+        per_device_eval_batch_size=64,
+        learning_rate=run.lr,
+        warmup_steps=run.warmup,
+        seqvcr_lambda_var=lam_var,
+        seqvcr_lambda_cov=lam_cov,
+        seqvcr_proj_dim=run.proj_dim,
+        eval_strategy="steps",
+        eval_steps=run.eval_steps,
+        eval_exact_match=True,
+        max_eval_samples=run.eval_rows,
+        save_strategy="no",
+        logging_steps=run.eval_steps,
+        report_to="none",
+        disable_tqdm=True,
+        bf16=run.bf16,
+    )
 
 
 def curve(log_history: list[dict]) -> list[dict]:
@@ -276,9 +323,14 @@ def curve(log_history: list[dict]) -> list[dict]:
     points = []
     for entry in log_history:
         if "eval_exact_match" in entry:
-            points.append({"step": entry["step"], "exact_match": entry["eval_exact_match"],
-                           "digit_accuracy": entry["eval_digit_accuracy"],
-                           "position_accuracy": entry.get("eval_position_accuracy")})  # fmt: skip
+            points.append(
+                {
+                    "step": entry["step"],
+                    "exact_match": entry["eval_exact_match"],
+                    "digit_accuracy": entry["eval_digit_accuracy"],
+                    "position_accuracy": entry.get("eval_position_accuracy"),
+                }
+            )
     losses = {e["step"]: e["eval_loss"] for e in log_history if "eval_loss" in e}
     for point in points:
         point["eval_loss"] = losses.get(point["step"])
@@ -294,10 +346,10 @@ def final_scores(checkpoint: Path, data: Path, rows: int) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from hf_seqvcr.scripts.diagnose import load_examples
     from hf_seqvcr.entropy import layerwise_entropy
     from hf_seqvcr.evaluation import normalize_answer, predict_answers, score_answers
     from hf_seqvcr.pretrained import load_pretrained
+    from hf_seqvcr.scripts.diagnose import load_examples
 
     torch.set_num_threads(1)
     model, _, collator = load_pretrained(checkpoint)
@@ -307,15 +359,20 @@ def final_scores(checkpoint: Path, data: Path, rows: int) -> dict:
     references = [normalize_answer(row["answer"]) for row in test]
     scores = score_answers(predictions, references)
     entropy = layerwise_entropy(model, DataLoader(test, batch_size=32, collate_fn=collator), positions="answer")
-    return {**scores, "correct": [int(p == r) for p, r in zip(predictions, references)],
-            "predictions": predictions, "entropy": entropy}  # fmt: skip
+    return {
+        **scores,
+        "correct": [int(p == r) for p, r in zip(predictions, references, strict=True)],
+        "predictions": predictions,
+        "entropy": entropy,
+    }
 
 
 def git_state() -> str:
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ).stdout
         return head.strip() + ("-dirty" if dirty.strip() else "")
     except OSError:
         return "unknown"
@@ -332,27 +389,45 @@ def execute(run: Run, root: Path, threads: int | None) -> dict:
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     load_start, started, commit = os.getloadavg(), time.time(), git_state()  # the code the run trains with
-    trained = run_recipe(TASKS[run.task].builder, config_path, run.method, folder / "train", folder / "train.log",
-                         threads=threads)  # fmt: skip
+    trained = run_recipe(
+        TASKS[run.task].builder, config_path, run.method, folder / "train", folder / "train.log", threads=threads
+    )
     state = json.loads((folder / "train" / "trainer_state.json").read_text())
     score_start = time.process_time()
     final = final_scores(folder / "train", data, TASKS[run.task].eval_size)
     result = {
-        "run_id": run.run_id, "cell": run.cell, "setting": run.setting, "run": dataclasses.asdict(run),
-        "lambdas": list(run.resolved_lambdas), "seeds": {"data": run.seed, "training": run.seed},
-        "data": str(data), "recipe_config": config, "command": trained["command"], "git": commit,
-        "host": socket.gethostname(), "cpus": os.cpu_count(), "threads": threads, "nice": os.nice(0),
+        "run_id": run.run_id,
+        "cell": run.cell,
+        "setting": run.setting,
+        "run": dataclasses.asdict(run),
+        "lambdas": list(run.resolved_lambdas),
+        "seeds": {"data": run.seed, "training": run.seed},
+        "data": str(data),
+        "recipe_config": config,
+        "command": trained["command"],
+        "git": commit,
+        "host": socket.gethostname(),
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "nice": os.nice(0),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "load_start": list(load_start), "load_end": list(os.getloadavg()),
-        "wall_s": trained["wall_s"], "cpu_s": trained["cpu_s"], "train_runtime": trained["train_runtime"],
-        "score_cpu_s": time.process_time() - score_start, "train_loss": trained.get("train_loss"),
+        "load_start": list(load_start),
+        "load_end": list(os.getloadavg()),
+        "wall_s": trained["wall_s"],
+        "cpu_s": trained["cpu_s"],
+        "train_runtime": trained["train_runtime"],
+        "score_cpu_s": time.process_time() - score_start,
+        "train_loss": trained.get("train_loss"),
         "recipe_test": {k: trained[k] for k in ("test_exact_match", "test_digit_accuracy") if k in trained},
         "curve": curve(state["log_history"]),
-        "train_log": [{k: e[k] for k in ("step", "loss", "ce", "seqvcr") if k in e} for e in state["log_history"]
-                      if "loss" in e],  # fmt: skip
+        "train_log": [
+            {k: e[k] for k in ("step", "loss", "ce", "seqvcr") if k in e} for e in state["log_history"] if "loss" in e
+        ],
         "final": {k: final[k] for k in ("exact_match", "digit_accuracy", "position_accuracy")},
-        "correct": final["correct"], "predictions": final["predictions"], "entropy": final["entropy"],
-    }  # fmt: skip
+        "correct": final["correct"],
+        "predictions": final["predictions"],
+        "entropy": final["entropy"],
+    }
     partial = folder / "result.json.partial"
     partial.write_text(json.dumps(result, indent=1) + "\n")
     os.replace(partial, folder / "result.json")
@@ -373,8 +448,12 @@ def load_results(dirs: list[Path]) -> dict[str, dict]:
 def estimate_cpu_s(run: Run, done: dict[str, dict]) -> float:
     """CPU seconds of a run: measured per step on finished runs of the same task, shape and method, else a guess
     from the headline timing (~0.07 CPU-s per step for 4 × 128 at batch 32, CoT ~2.5×)."""
-    same = [r for r in done.values() if (r["run"]["task"], r["run"]["layers"], r["run"]["width"], r["run"]["method"])
-            == (run.task, run.layers, run.width, run.method)]  # fmt: skip
+    same = [
+        r
+        for r in done.values()
+        if (r["run"]["task"], r["run"]["layers"], r["run"]["width"], r["run"]["method"])
+        == (run.task, run.layers, run.width, run.method)
+    ]
     if same:
         return statistics.fmean(r["cpu_s"] / r["run"]["steps"] for r in same) * run.steps + 15
     per_step = 0.07 * (run.layers / 4) * (run.width / 128) ** 1.5 * (2.5 if run.method == "cot" else 1.0)
@@ -385,7 +464,7 @@ def command_plan(args: argparse.Namespace) -> None:
     runs = resolve_plans(args.plan)
     done = load_results([args.root, COLLECTED])
     todo = [r for r in runs if r.run_id not in done]
-    print(f"| # | run | done | CPU min (measured or estimated) |\n|---|---|---|---|")
+    print("| # | run | done | CPU min (measured or estimated) |\n|---|---|---|---|")
     for i, run in enumerate(runs, 1):
         cpu = done[run.run_id]["cpu_s"] if run.run_id in done else estimate_cpu_s(run, done)
         print(f"| {i} | {run.run_id} | {'yes' if run.run_id in done else ''} | {cpu / 60:.1f} |")
@@ -396,7 +475,7 @@ def command_plan(args: argparse.Namespace) -> None:
 def claim(run: Run, root: Path):
     """An open, exclusively locked file for `run`, or None when another worker holds it (released on close/exit)."""
     (root / ".locks").mkdir(parents=True, exist_ok=True)
-    handle = open(root / ".locks" / run.run_id, "w")
+    handle = open(root / ".locks" / run.run_id, "w")  # noqa: SIM115 -- the lock lives as long as the returned handle
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -415,15 +494,19 @@ def command_run(args: argparse.Namespace) -> None:
         if (args.root / run.run_id / "result.json").is_file():
             continue
         if stop.exists():
-            print(f"[{time.strftime('%H:%M:%S')}] {stop} exists: stopping between runs (delete it to go on)", flush=True)
+            print(
+                f"[{time.strftime('%H:%M:%S')}] {stop} exists: stopping between runs (delete it to go on)", flush=True
+            )
             break
         if (held := claim(run, args.root)) is None:
             continue
         with held:
             if (args.root / run.run_id / "result.json").is_file():  # finished by another worker meanwhile
                 continue
-            print(f"[{time.strftime('%H:%M:%S')}] ({i}/{len(runs)}) {run.run_id}; load {os.getloadavg()[0]:.1f}",
-                  flush=True)  # fmt: skip
+            print(
+                f"[{time.strftime('%H:%M:%S')}] ({i}/{len(runs)}) {run.run_id}; load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
             try:
                 result = execute(run, args.root, args.threads)
             except (RuntimeError, OSError, ValueError, KeyError) as error:  # one bad run must not stop a night's sweep
@@ -431,8 +514,11 @@ def command_run(args: argparse.Namespace) -> None:
                 print(f"FAILED {run.run_id}: {error}", flush=True)
                 continue
         f = result["final"]
-        print(f"    done in {result['wall_s']:.0f} s wall, {result['cpu_s']:.0f} CPU-s: test exact match "
-              f"{f['exact_match']:.1%}, digit accuracy {f['digit_accuracy']:.1%}", flush=True)  # fmt: skip
+        print(
+            f"    done in {result['wall_s']:.0f} s wall, {result['cpu_s']:.0f} CPU-s: test exact match "
+            f"{f['exact_match']:.1%}, digit accuracy {f['digit_accuracy']:.1%}",
+            flush=True,
+        )
     print(f"[{time.strftime('%H:%M:%S')}] finished; {failures} failed", flush=True)
 
 
@@ -450,8 +536,9 @@ def _label(result: dict) -> str:
 
 
 def _steps_to_cell(results: list[dict], threshold: float) -> str:
-    reached = [steps_to([p["step"] for p in r["curve"]], [p["exact_match"] for p in r["curve"]], threshold)
-               for r in results]  # fmt: skip
+    reached = [
+        steps_to([p["step"] for p in r["curve"]], [p["exact_match"] for p in r["curve"]], threshold) for r in results
+    ]
     hit = [s for s in reached if s is not None]
     return f"{statistics.median(hit):.0f} ({len(hit)}/{len(reached)})" if hit else f"— (0/{len(reached)})"
 
@@ -474,8 +561,10 @@ def headline_ci(cells: dict[str, list[dict]], a: str, b: str) -> str | None:
         return None
     mean, low, high = paired_bootstrap_diff([x["correct"] for x, _ in pairs], [y["correct"] for _, y in pairs])
     seeds = ",".join(str(x["run"]["seed"]) for x, _ in pairs)
-    return (f"| {a} − {b} | {100 * mean:+.1f} | [{100 * low:+.1f}, {100 * high:+.1f}] | {seeds} | "
-            f"{len(pairs[0][0]['correct'])} |")  # fmt: skip
+    return (
+        f"| {a} − {b} | {100 * mean:+.1f} | [{100 * low:+.1f}, {100 * high:+.1f}] | {seeds} | "
+        f"{len(pairs[0][0]['correct'])} |"
+    )
 
 
 def command_table(args: argparse.Namespace) -> None:
@@ -486,39 +575,59 @@ def command_table(args: argparse.Namespace) -> None:
         if args.setting and not any(s in setting for s in args.setting):
             continue
         print(f"\n### {setting}\n")
-        print("Test split (final): mean ± std over seeds, per-seed exact match listed; validation curve: steps to "
-              "reach X % exact match, median over the seeds that reached it (reached/seeds).\n")
+        print(
+            "Test split (final): mean ± std over seeds, per-seed exact match listed; validation curve: steps to "
+            "reach X % exact match, median over the seeds that reached it (reached/seeds).\n"
+        )
         thresholds = " | ".join(f"steps to {100 * t:g} %" for t in THRESHOLDS)
-        print(f"| method | seeds | exact match % | per seed | digit acc % | per position % | {thresholds} "
-              f"| CPU min/run | load start–end |")  # fmt: skip
+        print(
+            f"| method | seeds | exact match % | per seed | digit acc % | per position % | {thresholds} "
+            f"| CPU min/run | load start–end |"
+        )
         print("|---" * (8 + len(THRESHOLDS)) + "|")
         for runs in cells.values():
             em = [r["final"]["exact_match"] for r in runs]
-            positions = zip(*(r["final"]["position_accuracy"] for r in runs))
+            positions = zip(*(r["final"]["position_accuracy"] for r in runs), strict=True)
             loads = [x for r in runs for x in (r["load_start"][0], r["load_end"][0])]
-            print(f"| {_label(runs[0])} | {','.join(str(r['run']['seed']) for r in runs)} | {format_mean_std(em)} "
-                  f"| {'/'.join(f'{100 * x:.1f}' for x in em)} "
-                  f"| {format_mean_std([r['final']['digit_accuracy'] for r in runs])} "
-                  f"| {'/'.join(f'{100 * statistics.fmean(p):.0f}' for p in positions)} | "
-                  + " | ".join(_steps_to_cell(runs, t) for t in THRESHOLDS)
-                  + f" | {statistics.fmean(r['cpu_s'] for r in runs) / 60:.1f} | {min(loads):.1f}–{max(loads):.1f} |")
-        print("\nMatrix entropy per layer (nats, α=1, answer tokens of the test rows; mean over seeds; 0 = embeddings):\n")
+            print(
+                f"| {_label(runs[0])} | {','.join(str(r['run']['seed']) for r in runs)} | {format_mean_std(em)} "
+                f"| {'/'.join(f'{100 * x:.1f}' for x in em)} "
+                f"| {format_mean_std([r['final']['digit_accuracy'] for r in runs])} "
+                f"| {'/'.join(f'{100 * statistics.fmean(p):.0f}' for p in positions)} | "
+                + " | ".join(_steps_to_cell(runs, t) for t in THRESHOLDS)
+                + f" | {statistics.fmean(r['cpu_s'] for r in runs) / 60:.1f} | {min(loads):.1f}–{max(loads):.1f} |"
+            )
+        print(
+            "\nMatrix entropy per layer (nats, α=1, answer tokens of the test rows; mean over seeds; 0 = embeddings):\n"
+        )
         depth = max(len(r["entropy"]) for runs in cells.values() for r in runs)
         print("| method | " + " | ".join(str(i) for i in range(depth)) + " | min |\n" + "|---" * (depth + 2) + "|")
         for runs in cells.values():
-            layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs))]
+            layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs), strict=True)]
             print(f"| {_label(runs[0])} | " + " | ".join(f"{x:.2f}" for x in layers) + f" | {min(layers):.2f} |")
-        rows = [ci for a, b in (("seqvcr_pause", "vanilla"), ("seqvcr_pause", "pause"), ("seqvcr", "vanilla"),
-                                ("pause", "vanilla")) if (ci := headline_ci(cells, a, b))]  # fmt: skip
+        rows = [
+            ci
+            for a, b in (
+                ("seqvcr_pause", "vanilla"),
+                ("seqvcr_pause", "pause"),
+                ("seqvcr", "vanilla"),
+                ("pause", "vanilla"),
+            )
+            if (ci := headline_ci(cells, a, b))
+        ]
         if rows:
-            print("\nDifference in test exact match, percentage points, with a 95 % paired bootstrap CI (seeds, then "
-                  "test rows within each seed; 10,000 resamples; default λ):\n")
+            print(
+                "\nDifference in test exact match, percentage points, with a 95 % paired bootstrap CI (seeds, then "
+                "test rows within each seed; 10,000 resamples; default λ):\n"
+            )
             print("| comparison | mean | 95 % CI | seeds | rows per seed |\n|---|---|---|---|---|")
             print("\n".join(rows))
     if not (collapse := collapse_vs_accuracy(results)):
         return
-    print("\n### Collapse vs accuracy across runs\n\nSpearman's ρ between a run's lowest entropy over its layers (embeddings "
-          "left out) and its test exact match, per task and budget (groups of at least 4 runs, any depth, lr or λ):\n")
+    print(
+        "\n### Collapse vs accuracy across runs\n\nSpearman's ρ between a run's lowest entropy over its layers "
+        "(embeddings left out) and its test exact match, per task and budget (groups of at least 4 runs, any depth, lr or λ):\n"
+    )
     print(collapse)
 
 
@@ -531,8 +640,10 @@ def collapse_vs_accuracy(results: dict[str, dict]) -> str:
         task = f"{result['run']['task']}, {result['run']['steps']} steps"
         groups[(task, "all runs")].append(result)
         groups[(task, _label(result))].append(result)
-    lines = ["| task | runs | ρ(min entropy, exact match) | min entropy, mean | exact match %, mean |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| task | runs | ρ(min entropy, exact match) | min entropy, mean | exact match %, mean |",
+        "|---|---|---|---|---|",
+    ]
     for (task, label), runs in sorted(groups.items()):
         if len(runs) < 4:
             continue
@@ -540,8 +651,10 @@ def collapse_vs_accuracy(results: dict[str, dict]) -> str:
         em = [r["final"]["exact_match"] for r in runs]
         rho = spearman(low, em)
         shown = "— (one side constant)" if math.isnan(rho) else f"{rho:+.2f}"
-        lines.append(f"| {task}, {label} | {len(runs)} | {shown} | {statistics.fmean(low):.2f} | "
-                     f"{100 * statistics.fmean(em):.1f} |")  # fmt: skip
+        lines.append(
+            f"| {task}, {label} | {len(runs)} | {shown} | {statistics.fmean(low):.2f} | "
+            f"{100 * statistics.fmean(em):.1f} |"
+        )
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
@@ -561,12 +674,13 @@ def command_plot(args: argparse.Namespace) -> None:
             color, label = f"C{index % 10}", f"{_label(runs[0])} (n={len(runs)})"
             for ax, key in ((curve_ax, "exact_match"), (digit_ax, "digit_accuracy")):
                 for r in runs:
-                    ax.plot([p["step"] for p in r["curve"]], [p[key] for p in r["curve"]], color=color, alpha=0.25,
-                            lw=0.8)  # fmt: skip
+                    ax.plot(
+                        [p["step"] for p in r["curve"]], [p[key] for p in r["curve"]], color=color, alpha=0.25, lw=0.8
+                    )
                 steps = [p["step"] for p in runs[0]["curve"]]
-                common = [statistics.fmean(v) for v in zip(*([p[key] for p in r["curve"]] for r in runs))]
+                common = [statistics.fmean(v) for v in zip(*([p[key] for p in r["curve"]] for r in runs), strict=False)]
                 ax.plot(steps[: len(common)], common, color=color, lw=2, label=label)
-            layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs))]
+            layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs), strict=True)]
             entropy_ax.plot(range(len(layers)), layers, marker="o", color=color, label=label)
         curve_ax.set(xlabel="step", ylabel="exact match (validation)", title="exact match")
         digit_ax.set(xlabel="step", ylabel="digit accuracy (validation)", title="digit accuracy")
@@ -592,15 +706,22 @@ def command_collect(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n")[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"run folders (default {DEFAULT_ROOT})")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("plan", "run"):
         sub = commands.add_parser(name)
-        sub.add_argument("--plan", nargs="+", required=True, metavar="PLAN",
-                         help=f"plans in order ({', '.join(PLANS)}, or queue = {' '.join(QUEUE)}); "
-                         "'headline:0' keeps seed 0")  # fmt: skip
+        sub.add_argument(
+            "--plan",
+            nargs="+",
+            required=True,
+            metavar="PLAN",
+            help=f"plans in order ({', '.join(PLANS)}, or queue = {' '.join(QUEUE)}); 'headline:0' keeps seed 0",
+        )
         if name == "run":
             sub.add_argument("--threads", type=int, default=1, help="OMP threads per training run (default 1)")
     for name in ("table", "plot"):
@@ -619,8 +740,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    {"plan": command_plan, "run": command_run, "table": command_table, "plot": command_plot,
-     "collect": command_collect}[args.command](args)  # fmt: skip
+    {
+        "plan": command_plan,
+        "run": command_run,
+        "table": command_table,
+        "plot": command_plot,
+        "collect": command_collect,
+    }[args.command](args)
 
 
 if __name__ == "__main__":

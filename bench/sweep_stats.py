@@ -35,14 +35,20 @@ def steps_to(steps: Sequence[int], values: Sequence[float], threshold: float) ->
     """
     if len(steps) != len(values):
         raise ValueError(f"{len(steps)} steps for {len(values)} values")
-    for step, value in zip(steps, values):
+    for step, value in zip(steps, values, strict=True):
         if value >= threshold:
             return step
     return None
 
 
-def paired_bootstrap_diff(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], *, resamples: int = 10_000,
-                          confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:  # fmt: skip
+def paired_bootstrap_diff(
+    a: Sequence[Sequence[float]],
+    b: Sequence[Sequence[float]],
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """Mean of a − b and a percentile confidence interval, resampling seeds and then test rows within each seed.
 
     `a[s][i]` and `b[s][i]` are the scores (e.g. 1/0 exact match) of two methods on test row i of seed s: the same

@@ -67,7 +67,7 @@ def median(seconds: list[float]) -> float:
 
 def paired_ratio(numerator: list[float], denominator: list[float]) -> tuple[float, float, float]:
     """Median, min and max over rounds of numerator/denominator; the spread shows how much the load moved."""
-    ratios = [n / d for n, d in zip(numerator, denominator)]
+    ratios = [n / d for n, d in zip(numerator, denominator, strict=True)]
     return statistics.median(ratios), min(ratios), max(ratios)
 
 

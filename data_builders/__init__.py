@@ -18,4 +18,16 @@ from .splits import FEATURES, SPLITS, from_line, to_line
 BUILDERS = ("multiplication", "arithmetic", "lis", "gsm8k", "nary_addition", "phop", "igsm", "copying", "counting")
 """The task modules, each with a `TASK` and `main(argv)`: what `--build_dataset` and the CLIs accept."""
 
-__all__ = ["BUILDERS", "COLUMNS", "FEATURES", "SPLITS", "build_once", "dataset_card", "from_line", "is_hub_dataset", "load_task_dataset", "to_line", "write_dataset_dir"]
+__all__ = [
+    "BUILDERS",
+    "COLUMNS",
+    "FEATURES",
+    "SPLITS",
+    "build_once",
+    "dataset_card",
+    "from_line",
+    "is_hub_dataset",
+    "load_task_dataset",
+    "to_line",
+    "write_dataset_dir",
+]

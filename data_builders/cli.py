@@ -28,10 +28,10 @@ the Hub-style directory with its card, and pushes if asked. Declaring a task::
 ``options`` are the values of the task's own flags, keyed by argparse dest, in flag order (paths as strings);
 the card's rebuild command spells out every one that is not None, so no task flag may be ``required``.
 ``check_options`` and ``build`` take the flags' dests as keyword arguments (``build`` also ``seed``); choices
-and defaults come from the module's constants. Two optional hooks cover the rest: ``resolve`` fills in defaults that depend on
-other flags, so the rebuild command spells them out (gsm8k's validation size); ``inputs`` turns options into
-the arguments of ``check`` and ``build`` when a flag names files to read (multiplication's ``--heldout-dir``
-becomes ``heldout`` pairs).
+and defaults come from the module's constants. Two optional hooks cover the rest: ``resolve`` fills in defaults
+that depend on other flags, so the rebuild command spells them out (gsm8k's validation size); ``inputs`` turns
+options into the arguments of ``check`` and ``build`` when a flag names files to read (multiplication's
+``--heldout-dir`` becomes ``heldout`` pairs).
 """
 
 from __future__ import annotations

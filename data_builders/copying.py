@@ -107,14 +107,25 @@ def build(
     questions throughout, drawn with ``seed``."""
     options = dict(position=position, content=content, hint=hint, separator_every=separator_every)
     check_options(
-        **options, min_length=min_length, max_length=max_length, test_lengths=test_lengths, bucket_size=bucket_size,
-        train_size=train_size, validation_size=validation_size, test_size=test_size,
-    )  # fmt: skip
+        **options,
+        min_length=min_length,
+        max_length=max_length,
+        test_lengths=test_lengths,
+        bucket_size=bucket_size,
+        train_size=train_size,
+        validation_size=validation_size,
+        test_size=test_size,
+    )
     sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     return build_by_length(
-        partial(draw_copy, **options), min_length=min_length, max_length=max_length, test_lengths=test_lengths,
-        bucket_size=bucket_size, sizes=sizes, seed=seed,
-    )  # fmt: skip
+        partial(draw_copy, **options),
+        min_length=min_length,
+        max_length=max_length,
+        test_lengths=test_lengths,
+        bucket_size=bucket_size,
+        sizes=sizes,
+        seed=seed,
+    )
 
 
 def draw_copy(
@@ -146,9 +157,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--separator-every", type=int, default=0, help="a comma after every k-th bit (default 0: none; paper: 3)"
     )
     add_length_arguments(
-        parser, min_length=DEFAULT_MIN_LENGTH, max_length=DEFAULT_MAX_LENGTH, test_lengths=DEFAULT_TEST_LENGTHS,
+        parser,
+        min_length=DEFAULT_MIN_LENGTH,
+        max_length=DEFAULT_MAX_LENGTH,
+        test_lengths=DEFAULT_TEST_LENGTHS,
         bucket_size=DEFAULT_BUCKET_SIZE,
-    )  # fmt: skip
+    )
     add_split_arguments(parser, DEFAULT_SIZES)
 
 

@@ -114,14 +114,25 @@ def build(
     questions throughout, drawn with ``seed``."""
     options = dict(style=style, probability=probability, separator_every=separator_every)
     check_options(
-        **options, min_length=min_length, max_length=max_length, test_lengths=test_lengths, bucket_size=bucket_size,
-        train_size=train_size, validation_size=validation_size, test_size=test_size,
-    )  # fmt: skip
+        **options,
+        min_length=min_length,
+        max_length=max_length,
+        test_lengths=test_lengths,
+        bucket_size=bucket_size,
+        train_size=train_size,
+        validation_size=validation_size,
+        test_size=test_size,
+    )
     sizes = SplitSizes(train=train_size, validation=validation_size, test=test_size)
     return build_by_length(
-        partial(draw_count, **options), min_length=min_length, max_length=max_length, test_lengths=test_lengths,
-        bucket_size=bucket_size, sizes=sizes, seed=seed,
-    )  # fmt: skip
+        partial(draw_count, **options),
+        min_length=min_length,
+        max_length=max_length,
+        test_lengths=test_lengths,
+        bucket_size=bucket_size,
+        sizes=sizes,
+        seed=seed,
+    )
 
 
 def draw_count(rng: random.Random, length: int, *, style: str, probability: float, separator_every: int) -> Example:
@@ -151,9 +162,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--separator-every", type=int, default=0, help="a comma after every k-th item (default 0: none; paper: 3)"
     )
     add_length_arguments(
-        parser, min_length=DEFAULT_MIN_LENGTH, max_length=DEFAULT_MAX_LENGTH, test_lengths=DEFAULT_TEST_LENGTHS,
+        parser,
+        min_length=DEFAULT_MIN_LENGTH,
+        max_length=DEFAULT_MAX_LENGTH,
+        test_lengths=DEFAULT_TEST_LENGTHS,
         bucket_size=DEFAULT_BUCKET_SIZE,
-    )  # fmt: skip
+    )
     add_split_arguments(parser, DEFAULT_SIZES)
 
 

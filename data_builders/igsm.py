@@ -25,6 +25,7 @@ own example this order reproduces its chain of thought step for step.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import string
 from collections.abc import Mapping, Sequence
@@ -88,7 +89,9 @@ def parameter_names(entities_per_level: int) -> tuple[str, ...]:
     """Every edge ``X#Y`` from an entity X of one level to an entity Y of the next."""
     letters = string.ascii_uppercase
     levels = [letters[level * entities_per_level : (level + 1) * entities_per_level] for level in range(LEVELS)]
-    return tuple(f"{upper}#{lower}" for above, below in zip(levels, levels[1:]) for upper in above for lower in below)
+    return tuple(
+        f"{upper}#{lower}" for above, below in itertools.pairwise(levels) for upper in above for lower in below
+    )
 
 
 def question_count_bound(

@@ -57,10 +57,16 @@ def add_length_arguments(
 ) -> None:
     """The length flags every length-axis task shares, with that task's defaults."""
     parser.add_argument(
-        "--min-length", type=int, default=min_length, help=f"shortest train/validation/test sequence (default {min_length})"
+        "--min-length",
+        type=int,
+        default=min_length,
+        help=f"shortest train/validation/test sequence (default {min_length})",
     )
     parser.add_argument(
-        "--max-length", type=int, default=max_length, help=f"longest train/validation/test sequence (default {max_length})"
+        "--max-length",
+        type=int,
+        default=max_length,
+        help=f"longest train/validation/test sequence (default {max_length})",
     )
     parser.add_argument(
         "--test-lengths",
@@ -101,9 +107,13 @@ def check_lengths(
     length n, ``what`` names them and ``fix`` says how the task can offer more."""
     for name, value, least in (("min_length", min_length, 1), ("max_length", max_length, min_length)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{name}={value!r} must be an integer >= {least}; pass --{name.replace('_', '-')} >= {least}")
+            raise ValueError(
+                f"{name}={value!r} must be an integer >= {least}; pass --{name.replace('_', '-')} >= {least}"
+            )
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in test_lengths):
-        raise ValueError(f"test_lengths={tuple(test_lengths)!r} must be integers >= 1; pass e.g. --test-lengths 8 16 32")
+        raise ValueError(
+            f"test_lengths={tuple(test_lengths)!r} must be integers >= 1; pass e.g. --test-lengths 8 16 32"
+        )
     if len(set(test_lengths)) != len(test_lengths):
         raise ValueError(f"test_lengths={tuple(test_lengths)!r} repeats a length; list each once in --test-lengths")
     if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or bucket_size < 1:
@@ -122,13 +132,13 @@ def check_lengths(
     )
 
 
-
 def check_separator_every(separator_every: int) -> None:
     if isinstance(separator_every, bool) or not isinstance(separator_every, int) or separator_every < 0:
         raise ValueError(
             f"separator_every={separator_every!r} must be an integer >= 0 (0: no separators); "
             "pass e.g. --separator-every 3"
         )
+
 
 def build_by_length(
     draw: DrawAtLength,
@@ -149,8 +159,9 @@ def build_by_length(
     used: set[str] = set()
     buckets = {}
     for length in sorted(test_lengths):
-        bucket = draw_distinct(lambda rng, length=length: draw(rng, length), bucket_size, seeds.getrandbits(64),
-                               exclude=used)  # fmt: skip
+        bucket = draw_distinct(
+            lambda rng, length=length: draw(rng, length), bucket_size, seeds.getrandbits(64), exclude=used
+        )
         used.update(bucket["question"])
         buckets[bucket_split(length)] = bucket
     rows = draw_distinct(

@@ -131,8 +131,7 @@ def _card(options: Options) -> dict[str, object]:
 
 TASK = BuilderTask(
     name="lis",
-    description="Build longest-increasing-subsequence data (Feng et al. 2023) with the DP table as chain of "
-    "thought.",
+    description="Build longest-increasing-subsequence data (Feng et al. 2023) with the DP table as chain of thought.",
     add_arguments=_add_arguments,
     config_name=lambda options: f"lis-n{options['length']}",
     config_name_help="lis-n<length>, e.g. lis-n16",

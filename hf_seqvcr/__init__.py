@@ -61,7 +61,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS[name]
     extra = _EXTRAS.get(module)
     if extra is not None and importlib.util.find_spec(extra) is None:
-        raise ImportError(f"`hf_seqvcr.{name}` needs {extra}: `pip install \"hf-seqvcr[{extra}]\"`.")
+        raise ImportError(f'`hf_seqvcr.{name}` needs {extra}: `pip install "hf-seqvcr[{extra}]"`.')
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
@@ -74,9 +74,9 @@ if TYPE_CHECKING:
     from .config import SeqVCRArguments, SeqVCRConfig
     from .entropy import layerwise_entropy, matrix_entropy
     from .evaluation import evaluate_exact_match, exact_match_by_length, predict_answers
-    from .lora import get_lora_model, lora_config, with_seqvcr_modules
-    from .loopreg import LoopRegularizerOutput, loop_regularizer
     from .looped import LoopLayout, load_looped, loop_model, looped_from_config
+    from .loopreg import LoopRegularizerOutput, loop_regularizer
+    from .lora import get_lora_model, lora_config, with_seqvcr_modules
     from .losses import SeqVCRLossOutput, seq_vcr_loss
     from .oversquashing import collapse_distances, pair_distances, prompt_pairs
     from .pause import PauseDataCollator, add_pause_tokens, pause_token_ids, restore_pause_settings

@@ -79,12 +79,17 @@ def set_pause_chat_template(
     previous = tokenizer.chat_template
     if conversational:
         if not has_foreign_chat_template(tokenizer):
-            raise ValueError("conversational=True extends the tokenizer's own chat template, and it has none; "
-                             "pass conversational=False for question/answer training.")  # fmt: skip
+            raise ValueError(
+                "conversational=True extends the tokenizer's own chat template, and it has none; "
+                "pass conversational=False for question/answer training."
+            )
         base = previous.split(PAUSES_MARKER, 1)[0]  # extended before: extend the model's own template afresh
         candidates = [conversational_chat_template(base, pause_text)]
-        texts = [tokenizer.apply_chat_template(_user(probe), add_generation_prompt=True, tokenize=False,
-                                               chat_template=base) + pause_text for probe in PROBES]  # fmt: skip
+        texts = [
+            tokenizer.apply_chat_template(_user(probe), add_generation_prompt=True, tokenize=False, chat_template=base)
+            + pause_text
+            for probe in PROBES
+        ]
         expected = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
     else:
         prefix = prompt_prefix_ids(tokenizer)
@@ -93,9 +98,12 @@ def set_pause_chat_template(
         pause_ids = tokenizer.convert_tokens_to_ids(tokens)
         expected = [build_prompt_ids(tokenizer, probe, pause_ids, prefix) for probe in PROBES]
     for template in candidates:
-        rendered = [tokenizer.apply_chat_template(_user(probe), add_generation_prompt=True, tokenize=True,
-                                                  return_dict=False, chat_template=template)
-                    for probe in PROBES]  # fmt: skip
+        rendered = [
+            tokenizer.apply_chat_template(
+                _user(probe), add_generation_prompt=True, tokenize=True, return_dict=False, chat_template=template
+            )
+            for probe in PROBES
+        ]
         if [list(ids) for ids in rendered] == expected:
             tokenizer.chat_template = template
             return tokenizer

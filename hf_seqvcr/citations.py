@@ -90,4 +90,3 @@ def bibtex(keys: Iterable[str]) -> str:
             f"citations {unknown} are unknown; use keys of hf_seqvcr.citations.CITATIONS: {list(CITATIONS)}"
         )
     return "\n\n".join(CITATIONS[key] for key in keys)
-

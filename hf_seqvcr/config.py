@@ -32,13 +32,17 @@ class SeqVCRArguments:
     )
     seqvcr_lambda_var: float = field(
         default=MULTIPLICATION_LAMBDAS.var,
-        metadata={"help": "λ1, weight of the variance hinge (std of each projected dim pushed up to 1). Paper: "
-                  f"{MULTIPLICATION_LAMBDAS.var} for multiplication, {OTHER_TASKS_LAMBDAS.var} for the other tasks."},
+        metadata={
+            "help": "λ1, weight of the variance hinge (std of each projected dim pushed up to 1). Paper: "
+            f"{MULTIPLICATION_LAMBDAS.var} for multiplication, {OTHER_TASKS_LAMBDAS.var} for the other tasks."
+        },
     )
     seqvcr_lambda_cov: float = field(
         default=MULTIPLICATION_LAMBDAS.cov,
-        metadata={"help": "λ2, weight of the squared off-diagonal covariances. Paper: "
-                  f"{MULTIPLICATION_LAMBDAS.cov} for multiplication, {OTHER_TASKS_LAMBDAS.cov} for the other tasks."},
+        metadata={
+            "help": "λ2, weight of the squared off-diagonal covariances. Paper: "
+            f"{MULTIPLICATION_LAMBDAS.cov} for multiplication, {OTHER_TASKS_LAMBDAS.cov} for the other tasks."
+        },
     )
     seqvcr_eps: float = field(
         default=1e-4, metadata={"help": "η added to the variance inside the square root (VICReg's value)."}
@@ -48,50 +52,70 @@ class SeqVCRArguments:
     )
     seqvcr_proj_type: str = field(
         default="linear",
-        metadata={"help": "Projection head: 'linear' (one layer, the paper's 'projection layer') or 'mlp' "
-                  "(Linear-GELU-Linear, VICReg-style).", "choices": list(get_args(ProjectionType))},
+        metadata={
+            "help": "Projection head: 'linear' (one layer, the paper's 'projection layer') or 'mlp' "
+            "(Linear-GELU-Linear, VICReg-style).",
+            "choices": list(get_args(ProjectionType)),
+        },
     )
     seqvcr_layers: list[int] = field(
         default_factory=lambda: [-1],
-        metadata={"help": "Hidden states to regularize: indices into `hidden_states` (0 = embeddings, -1 = last "
-                  "layer, the paper's choice). Several layers are averaged, each with its own head."},
+        metadata={
+            "help": "Hidden states to regularize: indices into `hidden_states` (0 = embeddings, -1 = last "
+            "layer, the paper's choice). Several layers are averaged, each with its own head."
+        },
     )
     seqvcr_covariance: str = field(
         default="batch",
-        metadata={"help": "'batch': one covariance across the batch per position (paper default); "
-                  "'batch_positions': one covariance over all batch × position vectors.",
-                  "choices": list(get_args(CovarianceMode))},
+        metadata={
+            "help": "'batch': one covariance across the batch per position (paper default); "
+            "'batch_positions': one covariance over all batch × position vectors.",
+            "choices": list(get_args(CovarianceMode)),
+        },
     )
     seqvcr_positions: str = field(
         default="all",
-        metadata={"help": "Which token positions the regularizer sees: 'all' real tokens, or only 'answer' "
-                  "positions (labels != -100). In 'batch' mode a position counts only if every row has one there.",
-                  "choices": list(get_args(Positions))},
+        metadata={
+            "help": "Which token positions the regularizer sees: 'all' real tokens, or only 'answer' "
+            "positions (labels != -100). In 'batch' mode a position counts only if every row has one there.",
+            "choices": list(get_args(Positions)),
+        },
     )
     seqvcr_gather: bool | None = field(
         default=None,
-        metadata={"help": "Gather projected states across processes (differentiably) so the covariance is over "
-                  "the global batch. Default: on when there is more than one process."},
+        metadata={
+            "help": "Gather projected states across processes (differentiably) so the covariance is over "
+            "the global batch. Default: on when there is more than one process."
+        },
     )
     keep_projection_head: bool = field(
         default=False,
-        metadata={"help": "Keep the projection head in the final saved/pushed weights. Checkpoints always keep "
-                  "it so that resuming restores it exactly."},
+        metadata={
+            "help": "Keep the projection head in the final saved/pushed weights. Checkpoints always keep "
+            "it so that resuming restores it exactly."
+        },
     )
     loopreg_lambda: float = field(
         default=0.0,
-        metadata={"help": "λ_reg of the looping-inspired regularizer (Saunshi et al., 2025): adds λ·mean_G(1 − R_G), "
-                  "R_G the mean cosine between weight G of layer ik+j and of layer (i+1)k+j, pulling adjacent "
-                  "blocks of `loopreg_block` layers toward a looped model. 0 = off; the paper: 10 (block 4, 24 layers)."},
+        metadata={
+            "help": "λ_reg of the looping-inspired regularizer (Saunshi et al., 2025): adds λ·mean_G(1 − R_G), "
+            "R_G the mean cosine between weight G of layer ik+j and of layer (i+1)k+j, pulling adjacent "
+            "blocks of `loopreg_block` layers toward a looped model. 0 = off; the paper: 10 (block 4, 24 layers)."
+        },
     )
     loopreg_block: int = field(
-        default=4, metadata={"help": "k, the block size the loop regularizer compares (the layer count must be a "
-                             "multiple of it, with at least two blocks)."},
+        default=4,
+        metadata={
+            "help": "k, the block size the loop regularizer compares (the layer count must be a "
+            "multiple of it, with at least two blocks)."
+        },
     )
     loopreg_groups: list[str] | None = field(
         default=None,
-        metadata={"help": "Weight names within a layer to regularize (e.g. self_attn.q_proj.weight mlp.up_proj.weight)."
-                  " Default: every per-layer weight matrix."},
+        metadata={
+            "help": "Weight names within a layer to regularize (e.g. self_attn.q_proj.weight mlp.up_proj.weight)."
+            " Default: every per-layer weight matrix."
+        },
     )
     loopreg_norms: bool = field(
         default=False, metadata={"help": "Also pull the layers' norm weights together (the paper leaves them out)."}
@@ -101,18 +125,24 @@ class SeqVCRArguments:
     )
     distinct_pause_embeddings: bool = field(
         default=False,
-        metadata={"help": "Give every pause position its own token and embedding (<pause_0>, <pause_1>, …) instead "
-                  "of one shared <pause> (the paper's setting)."},
+        metadata={
+            "help": "Give every pause position its own token and embedding (<pause_0>, <pause_1>, …) instead "
+            "of one shared <pause> (the paper's setting)."
+        },
     )
     eval_exact_match: bool = field(
         default=True,
-        metadata={"help": "At each evaluation, also generate answers greedily (batched, KV cache) and log "
-                  "exact match and per-digit accuracy."},
+        metadata={
+            "help": "At each evaluation, also generate answers greedily (batched, KV cache) and log "
+            "exact match and per-digit accuracy."
+        },
     )
     eval_max_new_tokens: int | None = field(
         default=None,
-        metadata={"help": "Generation budget for exact-match evaluation. Default: twice the longest reference's characters + 2 "
-                  "(`evaluation.answer_budget`), within the model's positions."},
+        metadata={
+            "help": "Generation budget for exact-match evaluation. Default: twice the longest reference's "
+            "characters + 2 (`evaluation.answer_budget`), within the model's positions."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -129,10 +159,14 @@ class SeqVCRArguments:
                 "token), which turns every weight into NaN. Pass VICReg's 1e-4."
             )
         if not (math.isfinite(self.loopreg_lambda) and self.loopreg_lambda >= 0):
-            raise ValueError(f"`loopreg_lambda` must be a finite number >= 0, got {self.loopreg_lambda}; 0 turns it off.")
+            raise ValueError(
+                f"`loopreg_lambda` must be a finite number >= 0, got {self.loopreg_lambda}; 0 turns it off."
+            )
         if self.loopreg_lambda > 0 and (self.fsdp or self.deepspeed):
-            raise ValueError("`loopreg_lambda` reads whole layer weights outside the forward pass, which FSDP and "
-                             "DeepSpeed shard; train with plain data parallelism, or set `loopreg_lambda=0`.")  # fmt: skip
+            raise ValueError(
+                "`loopreg_lambda` reads whole layer weights outside the forward pass, which FSDP and "
+                "DeepSpeed shard; train with plain data parallelism, or set `loopreg_lambda=0`."
+            )
         if self.loopreg_block < 1:
             raise ValueError(f"`loopreg_block` must be >= 1, got {self.loopreg_block} (the paper: 4).")
         if self.seqvcr_proj_dim <= 0:
@@ -155,7 +189,8 @@ class SeqVCRArguments:
             )
 
     def _check_choices(self) -> None:
-        """Each of our fields with `choices` in its metadata holds one of them (the CLI checks flags, this checks code)."""
+        """Each of our fields with `choices` in its metadata holds one of them (the CLI checks flags, this checks
+        code)."""
         for spec in dataclasses.fields(SeqVCRArguments):
             choices = spec.metadata.get("choices")
             if choices and getattr(self, spec.name) not in choices:

@@ -75,7 +75,7 @@ def gather_across_processes(tensor: torch.Tensor) -> torch.Tensor:
     gathered = _AllGather.apply(_pad_dim(tensor, 0, max(rows)))
     if min(rows) == max(rows):
         return gathered
-    return torch.cat([chunk[:n] for chunk, n in zip(gathered.chunk(len(rows)), rows)])
+    return torch.cat([chunk[:n] for chunk, n in zip(gathered.chunk(len(rows)), rows, strict=True)])
 
 
 def global_seq_vcr_loss(z: torch.Tensor, mask: torch.Tensor | None = None, **loss_kwargs) -> SeqVCRLossOutput:

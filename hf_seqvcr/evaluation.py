@@ -54,8 +54,14 @@ def generate_answers(
 ) -> list[str]:
     """Greedy continuations of `[bos] question <eos> [pauses]`, decoded as generated up to the first eos."""
     prompts = [collator.prompt_ids(q) for q in questions]
-    return generate_continuations(model, collator.tokenizer, prompts, batch_size=batch_size,
-                                  max_new_tokens=max_new_tokens, show_progress=show_progress)  # fmt: skip
+    return generate_continuations(
+        model,
+        collator.tokenizer,
+        prompts,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        show_progress=show_progress,
+    )
 
 
 @torch.no_grad()
@@ -83,9 +89,13 @@ def generate_continuations(
             for start in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=not show_progress):
                 batch = [{"input_ids": list(ids)} for ids in prompts[start : start + batch_size]]
                 batch = tokenizer.pad(batch, padding_side="left", return_tensors="pt").to(device)
-                output = model.generate(**batch, max_new_tokens=max_new_tokens, **GREEDY,
-                                        eos_token_id=tokenizer.eos_token_id,
-                                        pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+                output = model.generate(
+                    **batch,
+                    max_new_tokens=max_new_tokens,
+                    **GREEDY,
+                    eos_token_id=tokenizer.eos_token_id,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
                 width = batch["input_ids"].shape[1]
                 answers.extend(decode_generated(tokenizer, ids) for ids in output[:, width:].tolist())
     finally:
@@ -97,9 +107,15 @@ def greedy_generation_config(tokenizer: PreTrainedTokenizerBase | None = None) -
     """Plain greedy decoding (ending at the tokenizer's eos): what exact match measures, and what a fine-tuned
     checkpoint saves, so that `generate` and `pipeline` answer as it was evaluated whatever its base model's
     `generation_config.json` asked for (LLaMA-3's samples at temperature 0.6)."""
-    special = {} if tokenizer is None else {"bos_token_id": tokenizer.bos_token_id,
-                                            "eos_token_id": tokenizer.eos_token_id,
-                                            "pad_token_id": tokenizer.pad_token_id}  # fmt: skip
+    special = (
+        {}
+        if tokenizer is None
+        else {
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
+    )
     return GenerationConfig(**GREEDY, **special)
 
 
@@ -136,17 +152,17 @@ def score_answers(predictions: Sequence[str], references: Sequence[str]) -> Scor
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references.")
     if not references:
         raise ValueError("No examples to score.")
-    exact = sum(p == r for p, r in zip(predictions, references))
+    exact = sum(p == r for p, r in zip(predictions, references, strict=True))
     width = max(map(len, references))
     correct, total = [0] * width, [0] * width
-    for prediction, reference in zip(predictions, references):
+    for prediction, reference in zip(predictions, references, strict=True):
         for i, char in enumerate(reference):
             total[i] += 1
             correct[i] += i < len(prediction) and prediction[i] == char
     return {
         "exact_match": exact / len(references),
         "digit_accuracy": sum(correct) / max(sum(total), 1),
-        "position_accuracy": [c / t for c, t in zip(correct, total)],
+        "position_accuracy": [c / t for c, t in zip(correct, total, strict=True)],
     }
 
 
@@ -180,8 +196,10 @@ def predict_answers(
     if limit is not None:
         longest = max(len(collator.prompt_ids(question)) for question in questions)
         if longest >= limit:
-            raise ValueError(f"A prompt of {longest} tokens leaves no room to answer in the model's {limit} positions; "
-                             "shorten the questions or use a model with more positions.")  # fmt: skip
+            raise ValueError(
+                f"A prompt of {longest} tokens leaves no room to answer in the model's {limit} positions; "
+                "shorten the questions or use a model with more positions."
+            )
         max_new_tokens = min(max_new_tokens, limit - longest)
     generated = generate_answers(
         model, collator, questions, batch_size=batch_size, max_new_tokens=max_new_tokens, show_progress=show_progress

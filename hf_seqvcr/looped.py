@@ -5,10 +5,11 @@ the next (no loop embedding, no re-injection, fixed L), then the final norm and 
 unique layers before and after the looped block: `LoopLayout(prefix=4, block=4, loops=4, suffix=4)` is the paper's
 "(4⊗1, 4, 1)", 12 distinct layers at depth 24.
 
-Each effective layer application gets its own KV-cache slot, as the definition implies (docs/looped_and_oversquashing.md §1):
-attention in loop t sees the loop-t keys and values of earlier positions, so `generate()` with the cache matches
-a full forward. The config reports the effective depth at run time (`num_hidden_layers`), so the cache, the
-hidden-state outputs (effective depth + 1 states) and Seq-VCR's layer indices all see every application. Each
+Each effective layer application gets its own KV-cache slot, as the definition implies
+(docs/looped_and_oversquashing.md §1): attention in loop t sees the loop-t keys and values of earlier positions,
+so `generate()` with the cache matches a full forward. The config reports the effective depth at run time
+(`num_hidden_layers`), so the cache, the hidden-state outputs (effective depth + 1 states) and Seq-VCR's layer
+indices all see every application. Each
 application looks its layer up in the decoder's ModuleList when it runs, so a wrapper installed there (torch's
 activation checkpointing, FSDP) runs on every application, and passes the cache slot with the call, so a
 recomputation in backward uses the same slot.
@@ -87,8 +88,10 @@ def loop_model(model: PreTrainedModel, layout: LoopLayout) -> PreTrainedModel:
         raise ValueError("`model` is already looped; loop a freshly built or loaded unlooped model.")
     _check_model_type(model.config)
     if type(model) not in LOOPED_CLASSES:
-        raise ValueError(f"Looping needs a {' or '.join(c.__name__ for c in LOOPED_CLASSES)}; got "
-                         f"{type(model).__name__}. Load the model with AutoModelForCausalLM.")  # fmt: skip
+        raise ValueError(
+            f"Looping needs a {' or '.join(c.__name__ for c in LOOPED_CLASSES)}; got "
+            f"{type(model).__name__}. Load the model with AutoModelForCausalLM."
+        )
     _check_layer_count(model.config, layout)
     model.__class__ = LOOPED_CLASSES[type(model)]
     model.config.__class__ = model.config_class
@@ -104,9 +107,7 @@ def looped_from_config(config: PretrainedConfig, layout: LoopLayout, **from_conf
     return loop_model(model, layout)
 
 
-def load_looped(
-    repo_or_dir: str | os.PathLike, *, revision: str | None = None, **model_kwargs: Any
-) -> PreTrainedModel:
+def load_looped(repo_or_dir: str | os.PathLike, *, revision: str | None = None, **model_kwargs: Any) -> PreTrainedModel:
     """A looped checkpoint saved with `save_pretrained`; `model_kwargs` go to `from_pretrained` (e.g. `dtype`).
 
     It runs hf-seqvcr's own looping code, not the copy saved in the checkpoint.

@@ -59,11 +59,7 @@ def loop_regularizer(
 def weight_groups(layer: nn.Module, *, include_norms: bool = False) -> list[str]:
     """The per-layer weight matrices of `layer` by name (e.g. `mlp.up_proj.weight`), and its norm weights if asked."""
     norms = {f"{name}.weight" for name, module in layer.named_modules() if type(module).__name__.endswith("Norm")}
-    return [
-        name
-        for name, param in layer.named_parameters()
-        if param.dim() == 2 or (include_norms and name in norms)
-    ]
+    return [name for name, param in layer.named_parameters() if param.dim() == 2 or (include_norms and name in norms)]
 
 
 def _mean_adjacent_block_cosine(weights: Sequence[torch.Tensor], block: int) -> torch.Tensor:

@@ -79,10 +79,14 @@ def seq_vcr_loss(
         zero = z.sum() * 0.0
         return SeqVCRLossOutput(loss=zero, variance=zero, covariance=zero)
     variance, covariance = _variance_covariance(groups, eps=eps, method=method)
-    return SeqVCRLossOutput(loss=lambda_var * variance + lambda_cov * covariance, variance=variance, covariance=covariance)
+    return SeqVCRLossOutput(
+        loss=lambda_var * variance + lambda_cov * covariance, variance=variance, covariance=covariance
+    )
 
 
-def _variance_covariance(groups: torch.Tensor, *, eps: float, method: CovarianceMethod) -> tuple[torch.Tensor, torch.Tensor]:
+def _variance_covariance(
+    groups: torch.Tensor, *, eps: float, method: CovarianceMethod
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean std hinge and Σ_g Σ_{k≠k'} C_g[k,k']² / (G·d) for G groups of n samples of dimension d.
 
     ‖C‖_F² = ‖Zcᵀ Zc‖_F² / (n−1)² = ‖Zc Zcᵀ‖_F² / (n−1)², so the n×n Gram matrix gives the same number as

@@ -22,8 +22,15 @@ TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 LIBRARY_TAGS = ["seq-vcr", "pause-tokens"]
 LOOPED_TAG = "looped-transformer"
 TIMING_SUFFIXES = ("_runtime", "_per_second")  # logged with every evaluation, but not results
-FRAMEWORKS = {"hf-seqvcr": "hf-seqvcr", "Transformers": "transformers", "Pytorch": "torch", "Datasets": "datasets",
-              "Tokenizers": "tokenizers", "Accelerate": "accelerate", "PEFT": "peft"}  # card name -> distribution
+FRAMEWORKS = {
+    "hf-seqvcr": "hf-seqvcr",
+    "Transformers": "transformers",
+    "Pytorch": "torch",
+    "Datasets": "datasets",
+    "Tokenizers": "tokenizers",
+    "Accelerate": "accelerate",
+    "PEFT": "peft",
+}  # card name -> distribution
 
 
 def final_metrics(log_history: Sequence[Mapping[str, object]]) -> dict[str, float]:
@@ -33,9 +40,10 @@ def final_metrics(log_history: Sequence[Mapping[str, object]]) -> dict[str, floa
         metrics.update(
             (name, float(value))
             for name, value in entry.items()
-            if name.startswith(("eval_", "test_")) and not name.endswith(TIMING_SUFFIXES)
+            if name.startswith(("eval_", "test_"))
+            and not name.endswith(TIMING_SUFFIXES)
             and isinstance(value, (int, float))
-        )  # fmt: skip
+        )
     return metrics
 
 

@@ -197,10 +197,13 @@ class PauseDataCollator:
         if limit is None or len(rows) == 0:
             return
         rows = list(rows)
-        encode = lambda texts: self.tokenizer(texts, add_special_tokens=False)["input_ids"]  # batched
+
+        def encode(texts: list[str]) -> list[list[int]]:  # batched
+            return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
         fixed = len(self._prefix_ids) + 1 + len(self._pause_ids) + 1  # prefix, eos, pauses, the answer's eos
         questions, targets = encode([row["question"] for row in rows]), encode([self.target_text(row) for row in rows])
-        lengths = [fixed + len(question) + len(target) for question, target in zip(questions, targets)]
+        lengths = [fixed + len(question) + len(target) for question, target in zip(questions, targets, strict=True)]
         too_long = sum(length > limit for length in lengths)
         if too_long:
             raise ValueError(
@@ -223,11 +226,11 @@ class PauseDataCollator:
         self.check_columns(list(features[0].keys()), argument="features")
         prompts = [self.prompt_ids(row["question"]) for row in features]
         targets = [self.target_ids(row) for row in features]
-        length = max(len(p) + len(t) for p, t in zip(prompts, targets))
+        length = max(len(p) + len(t) for p, t in zip(prompts, targets, strict=True))
         input_ids = torch.full((len(features), length), self.tokenizer.pad_token_id, dtype=torch.long)
         labels = torch.full((len(features), length), IGNORE_INDEX, dtype=torch.long)
         attention_mask = torch.zeros((len(features), length), dtype=torch.long)
-        for i, (prompt, target) in enumerate(zip(prompts, targets)):
+        for i, (prompt, target) in enumerate(zip(prompts, targets, strict=True)):
             end = len(prompt) + len(target)
             input_ids[i, :end] = torch.tensor(prompt + target)
             labels[i, len(prompt) : end] = torch.tensor(target)

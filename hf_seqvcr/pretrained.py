@@ -21,7 +21,6 @@ from transformers import (
 )
 
 from .looped import LAYOUT_KEY, load_looped
-
 from .pause import PauseDataCollator, restore_pause_settings
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ class SeqVCRProjector(nn.Module):
     """One head per regularized hidden state, kept in fp32 because the statistics are computed in fp32.
 
     It runs inside the backbone's forward hook with autocast turned off, so in its own dtype whatever mixed
-    precision the forward runs in. A head cast to bf16 (DeepSpeed bf16, FSDP mixed precision) gets bf16 inputs instead of
-    failing on a dtype mismatch; `seq_vcr_loss` then promotes to fp32 for the statistics.
+    precision the forward runs in. A head cast to bf16 (DeepSpeed bf16, FSDP mixed precision) gets bf16 inputs
+    instead of failing on a dtype mismatch; `seq_vcr_loss` then promotes to fp32 for the statistics.
     """
 
     def __init__(self, hidden_size: int, layers: Sequence[int], proj_dim: int, proj_type: ProjectionType) -> None:
@@ -36,13 +36,15 @@ class SeqVCRProjector(nn.Module):
     def forward(self, hidden_states: Sequence[torch.Tensor], layers: Sequence[int] | None = None) -> list[torch.Tensor]:
         """Project `layers` (indices into `hidden_states`, negative ones from the end; default: all of
         `self.layers`), each through its own head, in the order given."""
-        heads = dict(zip(self.layers, self.heads))
+        heads = dict(zip(self.layers, self.heads, strict=True))
         projections = []
         for layer in self.layers if layers is None else layers:
             head = heads.get(layer % len(hidden_states))
             if head is None:
-                raise ValueError(f"Hidden state {layer} has no Seq-VCR head (heads for {self.layers}); request only "
-                                 "those layers, or attach a projector for it with `seqvcr_layers`.")  # fmt: skip
+                raise ValueError(
+                    f"Hidden state {layer} has no Seq-VCR head (heads for {self.layers}); request only "
+                    "those layers, or attach a projector for it with `seqvcr_layers`."
+                )
             projections.append(head(hidden_states[layer].to(next(head.parameters()).dtype)))
         return projections
 
@@ -64,7 +66,8 @@ def resolve_layers(model: PreTrainedModel, layers: Sequence[int]) -> list[int]:
         if not -num_hidden_states <= layer < num_hidden_states:
             raise ValueError(
                 f"`seqvcr_layers` contains {layer}, out of range for a model with {num_hidden_states} hidden states "
-                f"(embeddings + {num_hidden_states - 1} layers); use -1 for the last layer or 0..{num_hidden_states - 1}."
+                f"(embeddings + {num_hidden_states - 1} layers); use -1 for the last layer or "
+                f"0..{num_hidden_states - 1}."
             )
         resolved.append(layer % num_hidden_states)
     return resolved

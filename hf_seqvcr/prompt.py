@@ -16,8 +16,10 @@ def prompt_prefix_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     full = tokenizer(probe)["input_ids"]
     start = next((i for i in range(len(full) - len(plain) + 1) if full[i : i + len(plain)] == plain), None)
     if start is None:
-        raise ValueError(f"{type(tokenizer).__name__} changes a text's own ids when it adds its special tokens "
-                         f"({plain} → {full}), so prompts cannot be built from parts.")  # fmt: skip
+        raise ValueError(
+            f"{type(tokenizer).__name__} changes a text's own ids when it adds its special tokens "
+            f"({plain} → {full}), so prompts cannot be built from parts."
+        )
     return full[:start]
 
 

@@ -1,4 +1,5 @@
-"""`SeqVCRSFTConfig`: TRL's `SFTConfig`, every default kept, plus the Seq-VCR, pause-token and loop-regularizer fields."""
+"""`SeqVCRSFTConfig`: TRL's `SFTConfig`, every default kept, plus the Seq-VCR, pause-token and loop-regularizer
+fields."""
 
 from __future__ import annotations
 

@@ -35,8 +35,10 @@ def row_kind(row: Mapping[str, Any]) -> RowKind:
         return "question_answer"
     if "text" in row:
         return "text"
-    raise ValueError(f"Rows with columns {sorted(row)} are none of the dataset kinds this trainer reads: "
-                     "prompt/completion (text or chat messages), `messages`, `question`/`answer`, or `text`.")  # fmt: skip
+    raise ValueError(
+        f"Rows with columns {sorted(row)} are none of the dataset kinds this trainer reads: "
+        "prompt/completion (text or chat messages), `messages`, `question`/`answer`, or `text`."
+    )
 
 
 def _is_chat(value: Any) -> bool:
@@ -61,8 +63,10 @@ def _open_assistant_turns(messages: Sequence[Mapping[str, Any]], pause_text: str
     for message in messages:
         if message["role"] == ASSISTANT:
             if not isinstance(message["content"], str):
-                raise ValueError("Pause tokens go before an assistant turn's text, so its `content` must be a string; "
-                                 f"got {type(message['content']).__name__}.")  # fmt: skip
+                raise ValueError(
+                    "Pause tokens go before an assistant turn's text, so its `content` must be a string; "
+                    f"got {type(message['content']).__name__}."
+                )
             message = {**message, "content": pause_text + message["content"]}
         turns.append(dict(message))
     return turns
@@ -112,6 +116,8 @@ class PauseLabelMask:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(features)
         if "labels" in batch:
-            pauses = torch.isin(batch["input_ids"], torch.tensor(list(self.pause_ids), device=batch["input_ids"].device))
+            pauses = torch.isin(
+                batch["input_ids"], torch.tensor(list(self.pause_ids), device=batch["input_ids"].device)
+            )
             batch["labels"] = batch["labels"].masked_fill(pauses, IGNORE_INDEX)
         return batch

@@ -22,19 +22,27 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
 
     def __init__(self, model, args: SeqVCRSFTConfig | None = None, *posargs, **kwargs):
         if not (isinstance(args, SFTConfig) and isinstance(args, SeqVCRArguments)):
-            raise TypeError(f"`args` must be a `SeqVCRSFTConfig` (or an `SFTConfig` subclass that lists "
-                            f"`SeqVCRArguments` first), got {type(args).__name__}: SFTTrainer rebuilds any other "
-                            "arguments class as a plain `SFTConfig`, which would drop the Seq-VCR settings.")  # fmt: skip
+            raise TypeError(
+                f"`args` must be a `SeqVCRSFTConfig` (or an `SFTConfig` subclass that lists "
+                f"`SeqVCRArguments` first), got {type(args).__name__}: SFTTrainer rebuilds any other "
+                "arguments class as a plain `SFTConfig`, which would drop the Seq-VCR settings."
+            )
         if isinstance(model, str):
-            raise TypeError(f"Pass the model loaded (`AutoModelForCausalLM.from_pretrained({model!r})`): the pause "
-                            "tokens and the projection head are added to it before SFTTrainer wraps it.")  # fmt: skip
+            raise TypeError(
+                f"Pass the model loaded (`AutoModelForCausalLM.from_pretrained({model!r})`): the pause "
+                "tokens and the projection head are added to it before SFTTrainer wraps it."
+            )
         if args.num_pause_tokens and (args.packing or args.padding_free):
-            raise ValueError("Pause tokens go between each prompt and its completion, which packing and padding-free "
-                             "batches merge; set `packing=False` and `padding_free=False`.")  # fmt: skip
+            raise ValueError(
+                "Pause tokens go between each prompt and its completion, which packing and padding-free "
+                "batches merge; set `packing=False` and `padding_free=False`."
+            )
         if args.use_seqvcr and args.seqvcr_covariance == "batch" and (args.packing or args.padding_free):
-            raise ValueError("Seq-VCR's covariance across the batch compares the rows at each position, which packing "
-                             "and padding-free batches merge into one row; set `packing=False` and "
-                             "`padding_free=False`, or `seqvcr_covariance='batch_positions'`.")  # fmt: skip
+            raise ValueError(
+                "Seq-VCR's covariance across the batch compares the rows at each position, which packing "
+                "and padding-free batches merge into one row; set `packing=False` and "
+                "`padding_free=False`, or `seqvcr_covariance='batch_positions'`."
+            )
         super().__init__(model, args, *posargs, **kwargs)
         if args.num_pause_tokens:
             self.data_collator = PauseLabelMask(self.data_collator, run_pause_ids(self._seqvcr_tokenizer, args))
@@ -59,8 +67,10 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
             if not args.num_pause_tokens:
                 return dataset
             if kind == "text":
-                raise ValueError("`num_pause_tokens` puts pauses between a prompt and its answer, which plain `text` "
-                                 "rows do not have: use prompt/completion, `messages` or question/answer rows.")  # fmt: skip
+                raise ValueError(
+                    "`num_pause_tokens` puts pauses between a prompt and its answer, which plain `text` "
+                    "rows do not have: use prompt/completion, `messages` or question/answer rows."
+                )
             pause_text = "".join(tokenizer.convert_ids_to_tokens(pause_ids))
             return dataset.map(with_pauses, fn_kwargs={"pause_text": pause_text})
 
@@ -73,8 +83,14 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
         if not prompts or any(p is None for p in prompts):
             return None
         budget = self.args.eval_max_new_tokens or answer_budget([reference for _, reference in prompts])
-        generated = generate_continuations(self.accelerator.unwrap_model(self.model), tokenizer,
-                                           [ids for ids, _ in prompts], max_new_tokens=budget,
-                                           batch_size=self.args.per_device_eval_batch_size)  # fmt: skip
-        return [(extract_answer(text, use_cot=False), normalize_answer(reference))
-                for text, (_, reference) in zip(generated, prompts)]  # fmt: skip
+        generated = generate_continuations(
+            self.accelerator.unwrap_model(self.model),
+            tokenizer,
+            [ids for ids, _ in prompts],
+            max_new_tokens=budget,
+            batch_size=self.args.per_device_eval_batch_size,
+        )
+        return [
+            (extract_answer(text, use_cot=False), normalize_answer(reference))
+            for text, (_, reference) in zip(generated, prompts, strict=True)
+        ]

@@ -24,8 +24,8 @@ from .config import SeqVCRArguments
 from .distributed import global_seq_vcr_loss
 from .evaluation import Scores, load_metric, normalize_answer, predict_answers
 from .looped import LAYOUT_KEY, LoopLayout
-from .lora import with_seqvcr_modules
 from .loopreg import LoopRegularizerOutput, loop_regularizer
+from .lora import with_seqvcr_modules
 from .losses import SeqVCRLossOutput, seq_vcr_loss
 from .methods import method_of
 from .model_card import final_metrics, framework_versions, render_model_card
@@ -83,9 +83,12 @@ class _RunRecords(TrainerCallback):
             if (error := job.exception()) is not None:
                 self.trainer.failed_pushes.append(FailedPush(step, f"{type(error).__name__}: {error}", checkpoint))
         if self.trainer.failed_pushes:
-            logger.warning("%d checkpoint push(es) to %s failed; the Hub lacks these steps:\n%s",
-                           len(self.trainer.failed_pushes), self.trainer.hub_model_id,
-                           "\n".join(map(str, self.trainer.failed_pushes)))  # fmt: skip
+            logger.warning(
+                "%d checkpoint push(es) to %s failed; the Hub lacks these steps:\n%s",
+                len(self.trainer.failed_pushes),
+                self.trainer.hub_model_id,
+                "\n".join(map(str, self.trainer.failed_pushes)),
+            )
 
 
 def resolve_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: str) -> str | None:
@@ -105,8 +108,10 @@ def resolve_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: st
             )
         return last
     if not os.path.isdir(resume_from_checkpoint):
-        raise ValueError(f"`--resume_from_checkpoint {resume_from_checkpoint}` is not a folder; pass a checkpoint "
-                         "folder's path, or `true` for the last checkpoint in `--output_dir`.")  # fmt: skip
+        raise ValueError(
+            f"`--resume_from_checkpoint {resume_from_checkpoint}` is not a folder; pass a checkpoint "
+            "folder's path, or `true` for the last checkpoint in `--output_dir`."
+        )
     return str(resume_from_checkpoint)
 
 
@@ -119,20 +124,24 @@ def pause_set(tokenizer, args: SeqVCRArguments) -> bool | None:
 
 def run_pause_ids(tokenizer, args: SeqVCRArguments) -> list[int]:
     """The pause ids a run inserts after each prompt ([] without pauses)."""
-    return pause_token_ids(tokenizer, args.num_pause_tokens, pause_set(tokenizer, args)) if args.num_pause_tokens else []
+    return (
+        pause_token_ids(tokenizer, args.num_pause_tokens, pause_set(tokenizer, args)) if args.num_pause_tokens else []
+    )
 
 
 def _ensure_pause_tokens(model, tokenizer, args: SeqVCRArguments) -> None:
     """Add the pause tokens `num_pause_tokens` asks for when the tokenizer has none (shared or distinct) and grow the
-    model's embeddings, so the count is the one switch; a model peft already wraps cannot grow, so it must bring them."""
+    model's embeddings, so the count is the one switch; a model peft already wraps cannot grow: it must bring them."""
     vocab = tokenizer.get_vocab()
     if any(all(t in vocab for t in pause_token_strings(args.num_pause_tokens, d)) for d in (False, True)):
         return
     if is_peft_model(model) or not hasattr(model, "resize_token_embeddings"):
-        raise ValueError(f"The tokenizer has no pause tokens for num_pause_tokens={args.num_pause_tokens} and the model "
-                         "cannot grow its embeddings here (it is already wrapped): call `hf_seqvcr.add_pause_tokens("
-                         "tokenizer, model, num=...)` before wrapping it, or pass the unwrapped model with "
-                         "`peft_config`.")  # fmt: skip
+        raise ValueError(
+            f"The tokenizer has no pause tokens for num_pause_tokens={args.num_pause_tokens} and the model "
+            "cannot grow its embeddings here (it is already wrapped): call `hf_seqvcr.add_pause_tokens("
+            "tokenizer, model, num=...)` before wrapping it, or pass the unwrapped model with "
+            "`peft_config`."
+        )
     add_pause_tokens(tokenizer, model, args.num_pause_tokens, distinct=args.distinct_pause_embeddings)
 
 
@@ -149,8 +158,10 @@ def _attach_projector(model: nn.Module, args: SeqVCRArguments) -> None:
 def _check_trains(model: nn.Module, what: str, module: nn.Module | None, name: str) -> None:
     """Checked once the parent trainer has wrapped the model (TRL applies `peft_config` inside its constructor)."""
     if module is not None and not any(p.requires_grad for p in module.parameters()):
-        raise ValueError(f"{what} is frozen, so it would never train; with peft, add '{name}' to "
-                         "`LoraConfig(modules_to_save=...)` (a `peft_config` given to the trainer gets it added).")  # fmt: skip
+        raise ValueError(
+            f"{what} is frozen, so it would never train; with peft, add '{name}' to "
+            "`LoraConfig(modules_to_save=...)` (a `peft_config` given to the trainer gets it added)."
+        )
 
 
 def _check_pause_rows_train(model: nn.Module, pause_ids: Sequence[int]) -> None:
@@ -158,13 +169,14 @@ def _check_pause_rows_train(model: nn.Module, pause_ids: Sequence[int]) -> None:
     embeddings = model.get_input_embeddings()
     if any(p.requires_grad for p in embeddings.parameters()):
         trained = getattr(embeddings, "token_adapter", None)
-        indices = set(pause_ids) if trained is None else {
-            i for layer in trained.token_indices.values() for i in layer}  # fmt: skip
+        indices = set(pause_ids) if trained is None else {i for layer in trained.token_indices.values() for i in layer}
         if set(pause_ids) <= indices:
             return
-    raise ValueError(f"The pause tokens' embedding rows {sorted(set(pause_ids))} are frozen under peft; add them to "
-                     "`LoraConfig(trainable_token_indices=...)` (a `peft_config` given to the trainer gets them "
-                     "added), or wrap with `hf_seqvcr.get_lora_model`.")  # fmt: skip
+    raise ValueError(
+        f"The pause tokens' embedding rows {sorted(set(pause_ids))} are frozen under peft; add them to "
+        "`LoraConfig(trainable_token_indices=...)` (a `peft_config` given to the trainer gets them "
+        "added), or wrap with `hf_seqvcr.get_lora_model`."
+    )
 
 
 class SeqVCRMixin(SaveHook):
@@ -186,8 +198,16 @@ class SeqVCRMixin(SaveHook):
 
     args: SeqVCRArguments
 
-    def __init__(self, model=None, args: SeqVCRArguments | None = None, data_collator=None, train_dataset=None,
-                 eval_dataset=None, processing_class=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        model=None,
+        args: SeqVCRArguments | None = None,
+        data_collator=None,
+        train_dataset=None,
+        eval_dataset=None,
+        processing_class=None,
+        **kwargs,
+    ):
         if not isinstance(args, SeqVCRArguments):
             raise TypeError(
                 f"`args` must carry the Seq-VCR settings, got {type(args).__name__}; use `SeqVCRConfig` (Trainer), "
@@ -196,23 +216,34 @@ class SeqVCRMixin(SaveHook):
             )
         tokenizer = getattr(processing_class, "tokenizer", processing_class)  # a processor holds its tokenizer
         if args.num_pause_tokens and tokenizer is None:
-            raise ValueError("`num_pause_tokens` needs the tokenizer, to add and insert the pause tokens: pass it as "
-                             "`processing_class`.")  # fmt: skip
+            raise ValueError(
+                "`num_pause_tokens` needs the tokenizer, to add and insert the pause tokens: pass it as "
+                "`processing_class`."
+            )
         if args.num_pause_tokens:
             _ensure_pause_tokens(model, tokenizer, args)
         if data_collator is None:
             data_collator = self._default_collator(tokenizer, args)
         eval_dataset_as_given = eval_dataset
-        train_dataset, eval_dataset = self._prepare_seqvcr_data(train_dataset, eval_dataset, tokenizer, data_collator,
-                                                               args)
+        train_dataset, eval_dataset = self._prepare_seqvcr_data(
+            train_dataset, eval_dataset, tokenizer, data_collator, args
+        )
         if args.use_seqvcr:
             set_seed(args.seed)  # the head's initial weights: the Trainer seeds only after they are drawn
             _attach_projector(model, args)
         if kwargs.get("peft_config") is not None:  # TRL's trainers wrap the model themselves
-            kwargs["peft_config"] = with_seqvcr_modules(kwargs["peft_config"], run_pause_ids(tokenizer, args),
-                                                         args.use_seqvcr)  # fmt: skip
-        super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)  # fmt: skip
+            kwargs["peft_config"] = with_seqvcr_modules(
+                kwargs["peft_config"], run_pause_ids(tokenizer, args), args.use_seqvcr
+            )
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            **kwargs,
+        )
         self._seqvcr_sums: dict[str, torch.Tensor | int] = {}
         self._exact_match_warned = False
         self._seqvcr_tokenizer = tokenizer
@@ -224,8 +255,10 @@ class SeqVCRMixin(SaveHook):
             _check_pause_rows_train(unwrapped, run_pause_ids(tokenizer, args))
         if args.loopreg_lambda > 0:
             if is_peft_model(self.model):
-                raise ValueError("`loopreg_lambda` compares whole layer weights, which LoRA freezes (and splits into "
-                                 "adapter factors); drop `--use_peft` or set `loopreg_lambda=0`.")  # fmt: skip
+                raise ValueError(
+                    "`loopreg_lambda` compares whole layer weights, which LoRA freezes (and splits into "
+                    "adapter factors); drop `--use_peft` or set `loopreg_lambda=0`."
+                )
             with torch.no_grad():  # a layer count, block size or group the model cannot take fails here, not mid-run
                 self._loop_regularizer(self.model)
         self.failed_pushes: list[FailedPush] = []
@@ -235,10 +268,13 @@ class SeqVCRMixin(SaveHook):
         """The collator when none is given: `PauseDataCollator`, which builds `question <eos> [pauses] answer <eos>`.
         A parent trainer that builds its own (TRL's) overrides this to return None."""
         if tokenizer is None:
-            raise ValueError("Pass the tokenizer as `processing_class` (the pause collator and exact-match "
-                             "evaluation need it), or pass your own `data_collator`.")  # fmt: skip
-        return PauseDataCollator(tokenizer, num_pause_tokens=args.num_pause_tokens,
-                                 distinct_pause_embeddings=pause_set(tokenizer, args))  # fmt: skip
+            raise ValueError(
+                "Pass the tokenizer as `processing_class` (the pause collator and exact-match "
+                "evaluation need it), or pass your own `data_collator`."
+            )
+        return PauseDataCollator(
+            tokenizer, num_pause_tokens=args.num_pause_tokens, distinct_pause_embeddings=pause_set(tokenizer, args)
+        )
 
     def _prepare_seqvcr_data(self, train_dataset, eval_dataset, tokenizer, data_collator, args):
         """Check (or, in subclasses, convert) the datasets before the parent trainer sees them."""
@@ -257,11 +293,13 @@ class SeqVCRMixin(SaveHook):
         # whole accumulated batch; a regularizer is a per-micro-batch value, so it needs that division either way.
         scaled_for_ga = loss_is_scaled_for_ga(self, num_items_in_batch)
         steps = self.current_gradient_accumulation_steps
-        per_step = (lambda value: value / steps) if scaled_for_ga else (lambda value: value)  # noqa: E731
+        per_step = (lambda value: value / steps) if scaled_for_ga else (lambda value: value)
         capture = get_capture(self.accelerator.unwrap_model(model)) if regularized else None
         if regularized and capture is None:
-            raise RuntimeError("The model has no Seq-VCR projection hooks: it was replaced after the trainer attached "
-                               "them. Pass the final model to the trainer.")  # fmt: skip
+            raise RuntimeError(
+                "The model has no Seq-VCR projection hooks: it was replaced after the trainer attached "
+                "them. Pass the final model to the trainer."
+            )
         with capture.recording() if regularized else nullcontext():
             result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         # A parent may hand back the loss alone even when asked for the outputs: take what it gives.
@@ -284,18 +322,23 @@ class SeqVCRMixin(SaveHook):
         if not capture.forwards:
             raise RuntimeError(
                 "Seq-VCR saw no forward with gradients in this training step"
-                + (f" ({capture.forwards_without_grad} ran under `torch.no_grad()`)" if capture.forwards_without_grad
-                   else "")
+                + (
+                    f" ({capture.forwards_without_grad} ran under `torch.no_grad()`)"
+                    if capture.forwards_without_grad
+                    else ""
+                )
                 + ", so the regularizer cannot reach the model. `compute_loss` must run the model's forward (or its "
                 "backbone's) with gradients enabled, in training mode, while `SeqVCRMixin.compute_loss` is on the call "
                 "stack; a trainer that computes its loss elsewhere cannot take the regularizer this way."
-            )  # fmt: skip
+            )
         terms = []
         for forward in capture.forwards:
             if not all(z.requires_grad for z in forward.projections):
-                raise RuntimeError("The regularized hidden states carry no gradient (the layers feeding them are all "
-                                   "frozen), so Seq-VCR would only train its own head; unfreeze the backbone or train "
-                                   "an adapter on it (LoRA).")  # fmt: skip
+                raise RuntimeError(
+                    "The regularized hidden states carry no gradient (the layers feeding them are all "
+                    "frozen), so Seq-VCR would only train its own head; unfreeze the backbone or train "
+                    "an adapter on it (LoRA)."
+                )
             if self._skips_regularizer(forward.projections[0]):
                 self._add_log("skipped", 1)  # the head stays in the graph (DDP expects it)
                 terms.append(sum(z.sum() for z in forward.projections) * 0.0)
@@ -319,8 +362,10 @@ class SeqVCRMixin(SaveHook):
         else:
             mask = torch.ones(shape, dtype=torch.bool, device=forward.projections[0].device)
         if mask.shape != shape:
-            raise ValueError(f"Seq-VCR's position mask has shape {tuple(mask.shape)} but the forward saw "
-                             f"{tuple(shape)} (batch, positions); use seqvcr_positions='all'.")  # fmt: skip
+            raise ValueError(
+                f"Seq-VCR's position mask has shape {tuple(mask.shape)} but the forward saw "
+                f"{tuple(shape)} (batch, positions); use seqvcr_positions='all'."
+            )
         return mask
 
     def _add_log(self, name: str, value: torch.Tensor | int) -> None:
@@ -329,8 +374,13 @@ class SeqVCRMixin(SaveHook):
         self._seqvcr_sums[name] = self._seqvcr_sums.get(name, 0) + value
 
     def _loop_regularizer(self, model: nn.Module) -> LoopRegularizerOutput:
-        return loop_regularizer(model, block=self.args.loopreg_block, lambda_reg=self.args.loopreg_lambda,
-                                groups=self.args.loopreg_groups, include_norms=self.args.loopreg_norms)  # fmt: skip
+        return loop_regularizer(
+            model,
+            block=self.args.loopreg_block,
+            lambda_reg=self.args.loopreg_lambda,
+            groups=self.args.loopreg_groups,
+            include_norms=self.args.loopreg_norms,
+        )
 
     def _skips_regularizer(self, z: torch.Tensor) -> bool:
         """A covariance across the batch needs 2 rows, and the last micro-batch of an epoch can hold one: skip it
@@ -338,7 +388,7 @@ class SeqVCRMixin(SaveHook):
         processes = self.accelerator.num_processes if self.args.gathers_across_processes else 1
         if self.args.seqvcr_covariance != "batch" or z.shape[0] * processes >= 2:
             return False
-        warnings.warn(
+        warnings.warn(  # noqa: B028 -- stacklevel 1: the line that skips, inside the training step
             "A training micro-batch holds a single row, too few for Seq-VCR's covariance across the batch, so the "
             "regularizer skips it (logged as `seqvcr_skipped`). The dataset size leaves a last batch of one row; "
             "set `dataloader_drop_last=True` to drop it instead."
@@ -367,15 +417,18 @@ class SeqVCRMixin(SaveHook):
         if "loss" in logs and self._seqvcr_sums:  # a training log: add the regularizers' parts
             steps = max(self.state.global_step - self._seqvcr_logged_step, 1)
             keys = sorted(self._seqvcr_sums)
-            sums = torch.stack([torch.as_tensor(self._seqvcr_sums[k], dtype=torch.float32, device=self.args.device)
-                                for k in keys])  # fmt: skip
-            mean = defaultdict(float, zip(keys, self.accelerator.reduce(sums, "mean").tolist()))
+            sums = torch.stack(
+                [torch.as_tensor(self._seqvcr_sums[k], dtype=torch.float32, device=self.args.device) for k in keys]
+            )
+            mean = defaultdict(float, zip(keys, self.accelerator.reduce(sums, "mean").tolist(), strict=True))
             logs["ce"] = mean["ce"] / steps
             if self.args.use_seqvcr:
                 logs["seqvcr"] = mean["seqvcr"] / steps
             if mean["regularized"]:
-                logs.update(seqvcr_var=mean["seqvcr_var"] / mean["regularized"],
-                            seqvcr_cov=mean["seqvcr_cov"] / mean["regularized"])  # fmt: skip
+                logs.update(
+                    seqvcr_var=mean["seqvcr_var"] / mean["regularized"],
+                    seqvcr_cov=mean["seqvcr_cov"] / mean["regularized"],
+                )
             if mean["skipped"]:  # micro-batches over all processes
                 logs["seqvcr_skipped"] = round(mean["skipped"] * self.accelerator.num_processes)
             if mean["loop_batches"]:
@@ -400,12 +453,16 @@ class SeqVCRMixin(SaveHook):
         """Also scores exact match by greedy generation (`eval_exact_match`) on the same rows, as given (before any
         conversion the parent trainer needs)."""
         if isinstance(eval_dataset, dict):  # each set on its own, as the Trainer does, so each is converted once
-            return {k: v for name, dataset in eval_dataset.items()
-                    for k, v in self.evaluate(dataset, ignore_keys, f"{metric_key_prefix}_{name}").items()}  # fmt: skip
+            return {
+                k: v
+                for name, dataset in eval_dataset.items()
+                for k, v in self.evaluate(dataset, ignore_keys, f"{metric_key_prefix}_{name}").items()
+            }
         rows = self._eval_rows(eval_dataset)
         if eval_dataset is not None and not isinstance(eval_dataset, str):
-            eval_dataset = self._prepare_seqvcr_data(None, eval_dataset, self._seqvcr_tokenizer, self.data_collator,
-                                                     self.args)[1]
+            eval_dataset = self._prepare_seqvcr_data(
+                None, eval_dataset, self._seqvcr_tokenizer, self.data_collator, self.args
+            )[1]
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         scores = self.exact_match(rows) if self.args.eval_exact_match and rows is not None else None
         if scores is not None:
@@ -413,8 +470,9 @@ class SeqVCRMixin(SaveHook):
             self.log(scalars)
             # Lists (accuracy per answer position) go into the state's history only, so trainer_state.json has the
             # per-position curve; loggers (TensorBoard, W&B, the card) are handed scalars.
-            self.state.log_history[-1].update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()
-                                               if isinstance(v, list)})  # fmt: skip
+            self.state.log_history[-1].update(
+                {f"{metric_key_prefix}_{k}": v for k, v in scores.items() if isinstance(v, list)}
+            )
             metrics.update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()})
         return metrics
 
@@ -434,9 +492,11 @@ class SeqVCRMixin(SaveHook):
         pairs = self._predict_answers(shard)
         if pairs is None:
             if not self._exact_match_warned:
-                logger.warning("Exact-match evaluation is off: it needs question/answer rows with the "
-                               "PauseDataCollator (or, with TRL, prompt/completion or conversational rows); set "
-                               "`eval_exact_match=False` to silence this.")  # fmt: skip
+                logger.warning(
+                    "Exact-match evaluation is off: it needs question/answer rows with the "
+                    "PauseDataCollator (or, with TRL, prompt/completion or conversational rows); set "
+                    "`eval_exact_match=False` to silence this."
+                )
                 self._exact_match_warned = True
             return None
         pairs = gather_object(pairs)
@@ -447,10 +507,14 @@ class SeqVCRMixin(SaveHook):
         collator = self.data_collator
         if not (isinstance(collator, PauseDataCollator) and set(collator.required_columns) <= set(rows.column_names)):
             return None
-        predictions = predict_answers(self.accelerator.unwrap_model(self.model), collator, rows,
-                                      batch_size=self.args.per_device_eval_batch_size,
-                                      max_new_tokens=self.args.eval_max_new_tokens)  # fmt: skip
-        return list(zip(predictions, (normalize_answer(row["answer"]) for row in rows)))
+        predictions = predict_answers(
+            self.accelerator.unwrap_model(self.model),
+            collator,
+            rows,
+            batch_size=self.args.per_device_eval_batch_size,
+            max_new_tokens=self.args.eval_max_new_tokens,
+        )
+        return list(zip(predictions, (normalize_answer(row["answer"]) for row in rows), strict=True))
 
     @contextmanager
     def _saving_weights(self, output_dir: str, state_dict: dict | None) -> Iterator[dict | None]:
@@ -487,10 +551,17 @@ class SeqVCRMixin(SaveHook):
             token = token if token is not None else self.args.hub_token
             HfApi().create_branch(self.hub_model_id, branch=self.args.hub_revision, token=token, exist_ok=True)
 
-    def create_model_card(self, license: str | None = None, tags: str | list[str] | None = None,
-                          model_name: str | None = None, finetuned_from: str | None = None,
-                          dataset: str | None = None, dataset_args: str | None = None,
-                          dataset_revision: str | None = None, **_) -> None:  # fmt: skip
+    def create_model_card(
+        self,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        model_name: str | None = None,
+        finetuned_from: str | None = None,
+        dataset: str | None = None,
+        dataset_args: str | None = None,
+        dataset_revision: str | None = None,
+        **_,
+    ) -> None:
         """Write the card `push_to_hub` uploads: method, every Seq-VCR setting, the pause tokens the collator appends,
         data, final metrics, framework versions and the method's citations.
 
@@ -505,24 +576,37 @@ class SeqVCRMixin(SaveHook):
         model = self.accelerator.unwrap_model(self.model)
         name_or_path = model.name_or_path
         collator = self.data_collator  # the card must name the pauses training appended, not what the config implies
-        pause_tokens = (collator.tokenizer.convert_ids_to_tokens(list(collator.pause_ids))
-                        if isinstance(collator, PauseDataCollator)
-                        else pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings))
+        pause_tokens = (
+            collator.tokenizer.convert_ids_to_tokens(list(collator.pause_ids))
+            if isinstance(collator, PauseDataCollator)
+            else pause_token_strings(self.args.num_pause_tokens, self.args.distinct_pause_embeddings)
+        )
         card = render_model_card(
             method=getattr(model.config, "seqvcr_method", None)
             or method_of(self.args.use_seqvcr, self.args.num_pause_tokens),
-            seqvcr_hparams={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
-                            if f.name.startswith("seqvcr_")},
+            seqvcr_hparams={
+                f.name: getattr(self.args, f.name)
+                for f in dataclasses.fields(self.args)
+                if f.name.startswith("seqvcr_")
+            },
             pause_tokens=pause_tokens,
-            dataset_id=dataset, dataset_revision=dataset_revision, dataset_config=dataset_args,
+            dataset_id=dataset,
+            dataset_revision=dataset_revision,
+            dataset_config=dataset_args,
             eval_metrics=final_metrics(self.state.log_history),
             base_model=finetuned_from or (name_or_path if name_or_path and not os.path.isdir(name_or_path) else None),
-            model_id=self.hub_model_id or model_name or self.args.output_dir, license=license,
+            model_id=self.hub_model_id or model_name or self.args.output_dir,
+            license=license,
             versions=framework_versions(peft=is_peft_model(model)),
             loop_layout=LoopLayout(**getattr(model.config, LAYOUT_KEY)) if hasattr(model.config, LAYOUT_KEY) else None,
-            loopreg={f.name: getattr(self.args, f.name) for f in dataclasses.fields(self.args)
-                     if f.name.startswith("loopreg_")} if self.args.loopreg_lambda > 0 else None,
-        )  # fmt: skip
+            loopreg={
+                f.name: getattr(self.args, f.name)
+                for f in dataclasses.fields(self.args)
+                if f.name.startswith("loopreg_")
+            }
+            if self.args.loopreg_lambda > 0
+            else None,
+        )
         tags = [tags] if isinstance(tags, str) else tags or []
         card.data.tags += [tag for tag in tags if tag not in card.data.tags]
         card.save(os.path.join(self.args.output_dir, "README.md"))

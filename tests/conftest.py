@@ -1,8 +1,8 @@
-from hub_server import hub  # noqa: F401 -- first import: points HF_ENDPOINT at a loopback Hub before any HF client loads
-import os
 from pathlib import Path
 
 import pytest
+
+from hub_server import hub  # noqa: F401 -- first import: points HF_ENDPOINT at a loopback Hub before any HF client loads
 from tokenizer_families import FAMILIES, save_family_model
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"

@@ -13,19 +13,19 @@ from pathlib import Path
 import yaml
 from accelerate.state import PartialState
 from accelerate.utils import DistributedType
-from tiny import addition_splits, sgd_config, tiny_llama
 
 from hf_seqvcr import SeqVCRTrainer, add_pause_tokens, build_digit_tokenizer
+from tiny import addition_splits, sgd_config, tiny_llama
 
 PAUSES = 2
 SHIPPED = Path(__file__).resolve().parents[1] / "recipes" / "accelerate_configs" / "fsdp.yaml"
 FSDP = dict(
     optim="adamw_torch",  # with state: torch 2.13 cannot load a FULL_STATE_DICT of state-less plain SGD on resume
-    learning_rate=1e-2,   # ("Expected device to be set" in torch/distributed/checkpoint/state_dict.py)
+    learning_rate=1e-2,  # ("Expected device to be set" in torch/distributed/checkpoint/state_dict.py)
     use_cpu=False,  # see force_fsdp_on_cpu
     fsdp=True,
     fsdp_config=yaml.safe_load(SHIPPED.read_text())["fsdp_config"],  # the settings users launch with
-)  # fmt: skip
+)
 
 
 def force_fsdp_on_cpu() -> None:
@@ -35,15 +35,23 @@ def force_fsdp_on_cpu() -> None:
     so its FSDP2 path runs; torch's `fully_shard` itself works on CPU tensors over gloo."""
     os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
     PartialState._prepare_backend = lambda self, cpu=False, sagemaker_dp=False, backend=None: (
-        "gloo", DistributedType.MULTI_GPU,
-    )  # fmt: skip
+        "gloo",
+        DistributedType.MULTI_GPU,
+    )
 
 
 def train(directory: Path, resume_from_checkpoint: Path | None = None) -> SeqVCRTrainer:
     tokenizer = build_digit_tokenizer()
     tokenizer, model = add_pause_tokens(tokenizer, tiny_llama(tokenizer), PAUSES)
-    args = sgd_config(directory, max_steps=2, save_strategy="steps", save_steps=1, per_device_train_batch_size=2,
-                      num_pause_tokens=PAUSES, **FSDP)  # fmt: skip
+    args = sgd_config(
+        directory,
+        max_steps=2,
+        save_strategy="steps",
+        save_steps=1,
+        per_device_train_batch_size=2,
+        num_pause_tokens=PAUSES,
+        **FSDP,
+    )
     rows = addition_splits(digits=2, train=8, test=0)[0]
     trainer = SeqVCRTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=str(resume_from_checkpoint) if resume_from_checkpoint else None)

@@ -59,7 +59,9 @@ class RepoFile:
     def pointer(self) -> bytes:
         """The git-lfs pointer git stores in place of an LFS file; its blob sha is the file's tree oid."""
         return b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (
-            str(self.lfs_sha256).encode(), len(self.content))
+            str(self.lfs_sha256).encode(),
+            len(self.content),
+        )
 
     @property
     def blob_oid(self) -> str:
@@ -234,8 +236,16 @@ class LoopbackHub(ThreadingHTTPServer):
     # -- account ---------------------------------------------------------------------------------
     def whoami(self, **_: Any) -> Reply:
         token_info = {"displayName": "loopback", "role": "write"}
-        return json_reply({"type": "user", "id": "0", "name": USER, "fullname": "Loopback Tester", "orgs": [],
-                           "auth": {"type": "access_token", "accessToken": token_info}})
+        return json_reply(
+            {
+                "type": "user",
+                "id": "0",
+                "name": USER,
+                "fullname": "Loopback Tester",
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": token_info},
+            }
+        )
 
     def agent_harnesses(self, **_: Any) -> Reply:
         return json_reply({"standardEnvVars": [], "harnesses": {}})
@@ -269,13 +279,24 @@ class LoopbackHub(ThreadingHTTPServer):
         found = self.find_repo(repo_type, repo, token)
         commit = found.resolve(rev)
         siblings = [{"rfilename": path, "size": len(f.content)} for path, f in sorted(commit.files.items())]
-        return json_reply({"id": repo, "sha": commit.oid, "private": found.private, "disabled": False,
-                           "gated": False, "tags": [], "siblings": siblings})
+        return json_reply(
+            {
+                "id": repo,
+                "sha": commit.oid,
+                "private": found.private,
+                "disabled": False,
+                "gated": False,
+                "tags": [],
+                "siblings": siblings,
+            }
+        )
 
     def refs(self, repo_type: str, repo: str, token: str | None, **_: Any) -> Reply:
         found = self.find_repo(repo_type, repo, token)
-        branches = [{"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
-                    for name, oid in sorted(found.branches.items())]
+        branches = [
+            {"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
+            for name, oid in sorted(found.branches.items())
+        ]
         return json_reply({"branches": branches, "converts": [], "tags": [], "pullRequests": []})
 
     def create_branch(self, repo_type: str, repo: str, rev: str, token: str | None, body: bytes, **_: Any) -> Reply:
@@ -294,8 +315,12 @@ class LoopbackHub(ThreadingHTTPServer):
                 out["lfs"] = {"oid": f.lfs_sha256, "size": len(f.content), "pointerSize": len(f.pointer)}
             return out
         if path in commit.directories():
-            return {"type": "directory", "oid": hashlib.sha1(f"{commit.oid}:{path}".encode()).hexdigest(),
-                    "size": 0, "path": path}
+            return {
+                "type": "directory",
+                "oid": hashlib.sha1(f"{commit.oid}:{path}".encode()).hexdigest(),
+                "size": 0,
+                "path": path,
+            }
         return None
 
     def tree(
@@ -304,12 +329,16 @@ class LoopbackHub(ThreadingHTTPServer):
         commit = self.find_repo(repo_type, repo, token).resolve(rev)
         path = path.strip("/")
         if path and path not in commit.directories():
-            raise HubError(HTTPStatus.NOT_FOUND, f"{path} does not exist on {rev}", code="EntryNotFound",
-                           headers={"X-Repo-Commit": commit.oid})
+            raise HubError(
+                HTTPStatus.NOT_FOUND,
+                f"{path} does not exist on {rev}",
+                code="EntryNotFound",
+                headers={"X-Repo-Commit": commit.oid},
+            )
         prefix = f"{path}/" if path else ""
         recursive = query.get("recursive", "false").lower() in ("true", "1")
         names = sorted(commit.directories() | set(commit.files))
-        inside = [n for n in names if n.startswith(prefix) and (recursive or "/" not in n[len(prefix):])]
+        inside = [n for n in names if n.startswith(prefix) and (recursive or "/" not in n[len(prefix) :])]
         return json_reply([self.entry(commit, n) for n in inside])
 
     def paths_info(self, repo_type: str, repo: str, rev: str, token: str | None, body: bytes, **_: Any) -> Reply:
@@ -325,8 +354,14 @@ class LoopbackHub(ThreadingHTTPServer):
         for f in json.loads(body)["files"]:
             lfs = f["path"].endswith(LFS_SUFFIXES) or f["size"] >= LFS_MIN_SIZE
             existing = commit.files.get(f["path"])
-            files.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
-                          "oid": existing.upload_oid if existing else None})
+            files.append(
+                {
+                    "path": f["path"],
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                    "oid": existing.upload_oid if existing else None,
+                }
+            )
         return json_reply({"files": files})
 
     def lfs_batch(self, repo: str, token: str | None, body: bytes, repo_type: str = "model", **_: Any) -> Reply:
@@ -382,20 +417,24 @@ class LoopbackHub(ThreadingHTTPServer):
         if header.get("parentCommit") not in (None, parent.oid):
             raise HubError(HTTPStatus.PRECONDITION_FAILED, "A commit has happened since. Please refresh.")
         commit = found.add_commit(rev, parent, files, header.get("summary", ""))
-        return json_reply({"commitUrl": f"{found.url}/commit/{commit.oid}", "commitOid": commit.oid,
-                           "pullRequestUrl": None})
+        return json_reply(
+            {"commitUrl": f"{found.url}/commit/{commit.oid}", "commitOid": commit.oid, "pullRequestUrl": None}
+        )
 
     # -- downloads -------------------------------------------------------------------------------
-    def resolve(
-        self, repo: str, rev: str, path: str, token: str | None, repo_type: str = "model", **_: Any
-    ) -> Reply:
+    def resolve(self, repo: str, rev: str, path: str, token: str | None, repo_type: str = "model", **_: Any) -> Reply:
         commit = self.find_repo(repo_type, repo, token).resolve(rev)
         f = commit.files.get(path)
         if f is None:
-            raise HubError(HTTPStatus.NOT_FOUND, "Entry not found", code="EntryNotFound",
-                           headers={"X-Repo-Commit": commit.oid})
-        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{f.blob_oid}"', "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream"}
+            raise HubError(
+                HTTPStatus.NOT_FOUND, "Entry not found", code="EntryNotFound", headers={"X-Repo-Commit": commit.oid}
+            )
+        headers = {
+            "X-Repo-Commit": commit.oid,
+            "ETag": f'"{f.blob_oid}"',
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         if f.lfs_sha256:
             headers.update({"X-Linked-Etag": f'"{f.lfs_sha256}"', "X-Linked-Size": str(len(f.content))})
         return Reply(HTTPStatus.OK, f.content, headers)
@@ -439,7 +478,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif span:
             reply.status = HTTPStatus.PARTIAL_CONTENT
             reply.headers["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{len(body)}"
-            body = body[span[0]:span[1]]
+            body = body[span[0] : span[1]]
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -466,12 +505,23 @@ def _point_clients_at(endpoint: str) -> str:
     """Set the variables the HF clients read at import time; return the fresh HF_HOME."""
     home = tempfile.mkdtemp(prefix="hf-home-loopback-")
     atexit.register(shutil.rmtree, home, ignore_errors=True)
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_OIDC_RESOURCE",
-                 "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
-                 "HF_DATASETS_CACHE", "HF_XET_CACHE", "HF_ASSETS_CACHE"):
+    for name in (
+        "HF_HUB_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HF_OIDC_RESOURCE",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_TOKEN_PATH",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "HF_DATASETS_CACHE",
+        "HF_XET_CACHE",
+        "HF_ASSETS_CACHE",
+    ):
         os.environ.pop(name, None)  # each would bypass the loopback server or the fresh cache
-    os.environ.update(HF_ENDPOINT=endpoint, HF_TOKEN=TEST_TOKEN, HF_HOME=home, HF_HUB_DISABLE_XET="1",
-                      HF_HUB_DISABLE_TELEMETRY="1")
+    os.environ.update(
+        HF_ENDPOINT=endpoint, HF_TOKEN=TEST_TOKEN, HF_HOME=home, HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1"
+    )
     return home
 
 
@@ -498,11 +548,13 @@ def clients_endpoints() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def hub() -> Iterator[LoopbackHub]:
     """The loopback Hub that every HF client of this test session talks to."""
-    expected = {"huggingface_hub.constants.ENDPOINT": SERVER.endpoint,
-                "huggingface_hub.hf_api.api.endpoint": SERVER.endpoint,
-                "datasets.config.HF_ENDPOINT": SERVER.endpoint,
-                "huggingface_hub.constants.HF_HOME": HF_HOME,
-                "huggingface_hub.constants.HF_HUB_DISABLE_XET": True}
+    expected = {
+        "huggingface_hub.constants.ENDPOINT": SERVER.endpoint,
+        "huggingface_hub.hf_api.api.endpoint": SERVER.endpoint,
+        "datasets.config.HF_ENDPOINT": SERVER.endpoint,
+        "huggingface_hub.constants.HF_HOME": HF_HOME,
+        "huggingface_hub.constants.HF_HUB_DISABLE_XET": True,
+    }
     wrong = {k: v for k, v in clients_endpoints().items() if v != expected[k]}
     if wrong:
         pytest.fail(f"HF clients do not use the loopback hub: {wrong}; import hub_server before them.")

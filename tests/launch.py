@@ -34,8 +34,7 @@ def environment() -> dict[str, str]:
 def torchrun(worker: Path, directory: Path, nproc: int = 2, timeout: int = 300) -> None:
     """Runs `worker directory` on `nproc` processes; the worker writes its results into `directory`."""
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", str(worker), str(directory)]
-    run = subprocess.run(command, env=environment(), cwd=REPO, capture_output=True, text=True,
-                         timeout=timeout)  # fmt: skip
+    run = subprocess.run(command, env=environment(), cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, f"torchrun failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
 
 
@@ -45,9 +44,16 @@ def accelerate_launch(config_file: str, recipe: str, *args: str, timeout: int = 
     `--rdzv_backend c10d`: accelerate passes its own default (static, on a fixed port 29500) to torchrun, which
     would override the environment's; a one-process config ignores it.
     """
-    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", config_file,
-               "--rdzv_backend", "c10d", recipe, *args]  # fmt: skip
-    run = subprocess.run(command, env=environment(), cwd=REPO, capture_output=True, text=True,
-                         timeout=timeout)  # fmt: skip
+    command = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--config_file",
+        config_file,
+        "--rdzv_backend",
+        "c10d",
+        recipe,
+        *args,
+    ]
+    run = subprocess.run(command, env=environment(), cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, f"accelerate launch failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     return run

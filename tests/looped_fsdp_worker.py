@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from test_looped import llama_config, prompts
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
     apply_activation_checkpointing,
     checkpoint_wrapper,
@@ -23,6 +22,7 @@ from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 
 from hf_seqvcr.looped import LoopLayout, decoder_layers, looped_from_config
+from test_looped import llama_config, prompts
 
 LAYOUT = LoopLayout(block=2, loops=2)
 
@@ -51,8 +51,9 @@ def sharded(mesh, checkpointed: bool, directory: Path) -> dict:
     model = build()
     layers = decoder_layers(model)
     if checkpointed:
-        apply_activation_checkpointing(model, checkpoint_wrapper_fn=checkpoint_wrapper,
-                                       check_fn=set(layers.children()).__contains__)  # fmt: skip
+        apply_activation_checkpointing(
+            model, checkpoint_wrapper_fn=checkpoint_wrapper, check_fn=set(layers.children()).__contains__
+        )
     calls = []
     for module in list(layers.children()):  # the layers, or the wrappers that replaced them
         module.register_forward_pre_hook(lambda *_: calls.append(1))
@@ -60,8 +61,12 @@ def sharded(mesh, checkpointed: bool, directory: Path) -> dict:
     fully_shard(model, mesh=mesh)
     loss, grads = loss_and_grads(model)
     save(model, directory / arm_name(checkpointed))
-    return {"loss": loss, "grads": grads, "calls": len(calls),
-            "sharded": all(isinstance(p, DTensor) for p in model.parameters())}  # fmt: skip
+    return {
+        "loss": loss,
+        "grads": grads,
+        "calls": len(calls),
+        "sharded": all(isinstance(p, DTensor) for p in model.parameters()),
+    }
 
 
 def arm_name(checkpointed: bool) -> str:
@@ -76,10 +81,12 @@ def main(directory: Path) -> None:
     for arm in map(arm_name, (False, True)):
         got = sharded(mesh, checkpointed=arm == "checkpointed", directory=directory)
         results[arm] = {
-            "calls": got["calls"], "sharded": got["sharded"], "loss_error": abs(got["loss"] - want_loss),
+            "calls": got["calls"],
+            "sharded": got["sharded"],
+            "loss_error": abs(got["loss"] - want_loss),
             "grad_error": max((got["grads"][name] - grad).abs().max().item() for name, grad in want.items()),
             "grad_scale": max(grad.abs().max().item() for grad in want.values()),
-        }  # fmt: skip
+        }
     if dist.get_rank() == 0:
         (directory / "looped_fsdp.json").write_text(json.dumps(results))
     dist.destroy_process_group()

@@ -20,8 +20,10 @@ from hf_seqvcr.scripts.train import main
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "recipes" / "multiplication" / "pretrained.yaml"
 QUESTIONS = ["5 6 3 2 * 7 4 3 4", "12 + 34", "Natalia sold 48 clips.", " 7"]
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")  # fmt: skip
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def user(question: str) -> list[dict[str, str]]:
@@ -36,8 +38,9 @@ def test_the_saved_chat_template_renders_the_training_prompt(family, family_dirs
     reloaded = AutoTokenizer.from_pretrained(tmp_path)
     collator = PauseDataCollator(tokenizer, num_pause_tokens=pauses, distinct_pause_embeddings=distinct)
     for question in QUESTIONS:
-        rendered = reloaded.apply_chat_template(user(question), add_generation_prompt=True, tokenize=True,
-                                                return_dict=False)  # fmt: skip
+        rendered = reloaded.apply_chat_template(
+            user(question), add_generation_prompt=True, tokenize=True, return_dict=False
+        )
         assert list(rendered) == collator.prompt_ids(question)
     # a question with its answer renders as the training sequence, loss part included
     row = {"question": "12 * 34", "answer": "408"}
@@ -49,12 +52,16 @@ def test_the_saved_chat_template_renders_the_training_prompt(family, family_dirs
 def test_a_chat_models_template_is_kept_and_the_pauses_follow_its_generation_prompt(family_dirs):
     tokenizer = load_tokenizer(family_dirs["llama3"])
     tokenizer.chat_template = CHATML
-    before = {gen: tokenizer.apply_chat_template(user("1 + 2"), add_generation_prompt=gen, tokenize=False)
-              for gen in (False, True)}  # fmt: skip
+    before = {
+        gen: tokenizer.apply_chat_template(user("1 + 2"), add_generation_prompt=gen, tokenize=False)
+        for gen in (False, True)
+    }
     tokenizer, _ = add_pause_tokens(tokenizer, None, 2, distinct=True)  # a template of its own: conversational
     set_pause_chat_template(tokenizer, ["<pause_0>", "<pause_1>"], conversational=True)  # again: not twice
-    after = {gen: tokenizer.apply_chat_template(user("1 + 2"), add_generation_prompt=gen, tokenize=False)
-             for gen in (False, True)}  # fmt: skip
+    after = {
+        gen: tokenizer.apply_chat_template(user("1 + 2"), add_generation_prompt=gen, tokenize=False)
+        for gen in (False, True)
+    }
     assert after == {False: before[False], True: before[True] + "<pause_0><pause_1>"}
     ids = tokenizer.apply_chat_template(user("1 + 2"), add_generation_prompt=True, tokenize=True, return_dict=False)
     assert list(ids)[-2:] == tokenizer.convert_tokens_to_ids(["<pause_0>", "<pause_1>"])
@@ -68,13 +75,32 @@ def test_pipeline_with_chat_messages_answers_as_exact_match_evaluation(family_di
     """Fine-tuned by the recipe (llama3's base samples in its generation_config.json), then asked through
     `pipeline("text-generation", model=DIR)` with chat messages, greedy: the answers `predict_answers` scores."""
     output = tmp_path / "run"
-    main(PRETRAINED, [
-        "--model_name_or_path", str(family_dirs[family_name]), "--output_dir", str(output), "--report_to", "none",
-        "--build_dataset", "multiplication --digits 2 --train-size 40 --validation-size 4 --test-size 8",
-        "--method", "pause", "--max_train_samples", "16", "--max_steps", "1", "--per_device_train_batch_size", "8",
-        "--learning_rate", "1e-4", "--save_strategy", "no",  # near the base: varied answers to compare
-        *(["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"] if lora else []),
-    ])  # fmt: skip
+    main(
+        PRETRAINED,
+        [
+            "--model_name_or_path",
+            str(family_dirs[family_name]),
+            "--output_dir",
+            str(output),
+            "--report_to",
+            "none",
+            "--build_dataset",
+            "multiplication --digits 2 --train-size 40 --validation-size 4 --test-size 8",
+            "--method",
+            "pause",
+            "--max_train_samples",
+            "16",
+            "--max_steps",
+            "1",
+            "--per_device_train_batch_size",
+            "8",
+            "--learning_rate",
+            "1e-4",
+            "--save_strategy",
+            "no",  # near the base: varied answers to compare
+            *(["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"] if lora else []),
+        ],
+    )
     tokenizer = AutoTokenizer.from_pretrained(output)
     if lora:  # an adapter: evaluate it on its base, serve it merged
 
@@ -107,8 +133,9 @@ def test_a_tokenizer_the_template_cannot_reproduce_is_refused_and_keeps_its_own(
     rendering: none is written, and training goes on."""
     tokenizer = load_tokenizer(family_dirs["gpt2"])
     opener = tokenizer.convert_tokens_to_ids("Ġ+")
-    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(single="Ġ+ $A",
-                                                                               special_tokens=[("Ġ+", opener)])
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="Ġ+ $A", special_tokens=[("Ġ+", opener)]
+    )
     with pytest.raises(ValueError, match="would not reproduce the training prompt"):
         set_pause_chat_template(tokenizer, ["<pause>"], conversational=False)
     tokenizer, _ = add_pause_tokens(tokenizer, None, 1)  # training goes on, with a warning

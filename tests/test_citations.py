@@ -27,4 +27,3 @@ def test_bibtex_keeps_order_drops_repeats_and_rejects_unknown_keys():
     assert bibtex([]) == ""
     with pytest.raises(ValueError, match=r"\['nobody2099'\].*hf_seqvcr\.citations\.CITATIONS"):
         bibtex(["cobbe2021gsm8k", "nobody2099"])
-

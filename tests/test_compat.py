@@ -12,14 +12,14 @@ import pytest
 import torch
 from datasets import Dataset
 from huggingface_hub.errors import HfHubHTTPError
-from hub_server import USER, LoopbackHub
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
-from tiny import tiny_gpt2
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from hf_seqvcr import SeqVCRMixin, build_digit_tokenizer
 from hf_seqvcr.compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga
+from hub_server import USER, LoopbackHub
+from tiny import tiny_gpt2
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +36,7 @@ def plain_trainer(tmp_path, model, **overrides) -> Trainer:
 
 def test_trainer_save_takes_an_output_dir_and_a_state_dict_and_writes_that_state_dict(tmp_path, tokenizer):
     """`SaveHook._save` overrides `Trainer._save`; a state dict handed to it (FSDP / DeepSpeed) is what gets written."""
+
     def parameters(method):
         return [(p.name, p.kind, p.default) for p in inspect.signature(method).parameters.values()]
 
@@ -96,8 +97,10 @@ def test_resume_load_leaves_parameters_missing_from_the_checkpoint_untouched(tmp
     model = tiny_gpt2(tokenizer)
     trainer = plain_trainer(tmp_path, model)
     other = tiny_gpt2(tokenizer, seed=1).state_dict()
-    save_file({k: v for k, v in other.items() if k != "transformer.ln_f.weight" and k != "lm_head.weight"},
-              tmp_path / "model.safetensors")  # fmt: skip
+    save_file(
+        {k: v for k, v in other.items() if k != "transformer.ln_f.weight" and k != "lm_head.weight"},
+        tmp_path / "model.safetensors",
+    )
     with torch.no_grad():
         model.transformer.ln_f.weight.fill_(3.0)
     trainer._load_from_checkpoint(str(tmp_path))
@@ -116,11 +119,23 @@ def test_checkpoint_pushes_are_futures_whose_errors_the_trainer_drops(hub: Loopb
             seen.append(checkpoint_push_jobs(trainer))
 
     ids = tokenizer(["1 2 * 3 4"] * 2).input_ids
-    args = TrainingArguments(tmp_path, push_to_hub=True, hub_model_id=repo_id, hub_strategy="every_save",
-                             save_steps=1, max_steps=1, per_device_train_batch_size=2, report_to="none",
-                             use_cpu=True)  # fmt: skip
-    trainer = Trainer(model=tiny_gpt2(tokenizer), args=args, callbacks=[Jobs()],
-                      train_dataset=Dataset.from_dict({"input_ids": ids, "labels": ids}))  # fmt: skip
+    args = TrainingArguments(
+        tmp_path,
+        push_to_hub=True,
+        hub_model_id=repo_id,
+        hub_strategy="every_save",
+        save_steps=1,
+        max_steps=1,
+        per_device_train_batch_size=2,
+        report_to="none",
+        use_cpu=True,
+    )
+    trainer = Trainer(
+        model=tiny_gpt2(tokenizer),
+        args=args,
+        callbacks=[Jobs()],
+        train_dataset=Dataset.from_dict({"input_ids": ids, "labels": ids}),
+    )
     hub.fail_next_commits(repo_id, 1)
     trainer.train()
     ((job,),) = seen
@@ -129,8 +144,11 @@ def test_checkpoint_pushes_are_futures_whose_errors_the_trainer_drops(hub: Loopb
 
 
 def test_only_compat_reaches_for_trainer_and_peft_internals():
-    private_overrides = [name for name in vars(SeqVCRMixin) if name.startswith("_") and not name.startswith("__")
-                         and hasattr(Trainer, name)]  # fmt: skip
+    private_overrides = [
+        name
+        for name in vars(SeqVCRMixin)
+        if name.startswith("_") and not name.startswith("__") and hasattr(Trainer, name)
+    ]
     assert private_overrides == []
     assert [name for name in vars(SaveHook) if hasattr(Trainer, name) and not name.startswith("__")] == ["_save"]
     internals = {

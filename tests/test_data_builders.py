@@ -204,10 +204,14 @@ def _longest_increasing_ending_last(sequence: list[int]) -> int:
     """Brute force over all index subsets that end at the last position."""
     *rest, last = sequence
     return 1 + max(
-        (len(chosen) for size in range(len(rest) + 1) for chosen in itertools.combinations(rest, size)
-         if all(x < y for x, y in itertools.pairwise([*chosen, last]))),
+        (
+            len(chosen)
+            for size in range(len(rest) + 1)
+            for chosen in itertools.combinations(rest, size)
+            if all(x < y for x, y in itertools.pairwise([*chosen, last]))
+        ),
         default=0,
-    )  # fmt: skip
+    )
 
 
 def test_lis_table_and_answer_are_right():
@@ -239,7 +243,11 @@ def test_lis_errors_name_the_option():
 def test_gsm8k_answers_only_lose_thousands_separators():
     """One normalize_answer in the project (evaluation's); the builder's step says what it does."""
     assert gsm8k.strip_thousands_separators(" 1,600 ") == "1600"
-    assert gsm8k.parse_original_record({"question": "Q", "answer": "a\nb = 3\n#### -1,234"}) == ("Q", "a\nb = 3", "-1234")
+    assert gsm8k.parse_original_record({"question": "Q", "answer": "a\nb = 3\n#### -1,234"}) == (
+        "Q",
+        "a\nb = 3",
+        "-1234",
+    )
     assert gsm8k.parse_deng_line("Q||<<2*3=6>> #### 1,000,000") == ("Q", "<<2*3=6>>", "1000000")
     assert not hasattr(gsm8k, "normalize_answer")
 
@@ -312,8 +320,20 @@ def _parquet_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def test_every_flag_also_takes_the_training_scripts_underscore_spelling(tmp_path):
-    argv = ["--length", "5", "--max-value", "30", "--train-size", "40", "--validation-size", "5", "--test-size", "5",
-            "--config-name", "c"]  # fmt: skip
+    argv = [
+        "--length",
+        "5",
+        "--max-value",
+        "30",
+        "--train-size",
+        "40",
+        "--validation-size",
+        "5",
+        "--test-size",
+        "5",
+        "--config-name",
+        "c",
+    ]
     underscored = [f"--{arg[2:].replace('-', '_')}" if arg.startswith("--") else arg for arg in argv]
     assert lis.main([*argv, "--output-dir", str(tmp_path / "hyphens")]) == 0
     assert lis.main([*underscored, "--output_dir", str(tmp_path / "underscores")]) == 0
@@ -388,10 +408,14 @@ def _toy_task(built: list[int]) -> cli.BuilderTask:
         check=check,
         build=build,
         card=lambda options: dict(
-            task="toy", summary="Toy.", parameters={"width": options["width"], "notes_dir": options["notes_dir"]},
-            license="apache-2.0", license_note="toy.", citations=[],
+            task="toy",
+            summary="Toy.",
+            parameters={"width": options["width"], "notes_dir": options["notes_dir"]},
+            license="apache-2.0",
+            license_note="toy.",
+            citations=[],
         ),
-    )  # fmt: skip
+    )
 
 
 def test_a_declared_task_gets_the_whole_command_line(tmp_path, capsys):
@@ -402,11 +426,29 @@ def test_a_declared_task_gets_the_whole_command_line(tmp_path, capsys):
     assert cli.main(task, ["--notes-dir", str(tmp_path), "--seed", "4", "--output-dir", str(out)]) == 0
     assert "wrote config 'toy-w3' (train 6, validation 2, test 2)" in capsys.readouterr().out
     meta = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---\n")[1])
-    assert meta["seqvcr_builds"]["toy-w3"]["command"] == shlex.join([
-        "python", "-m", "data_builders.toy", "--width", "3", "--notes-dir", str(tmp_path), "--train-size", "6",
-        "--validation-size", "2", "--test-size", "2", "--seed", "4", "--config-name", "toy-w3", "--output-dir",
-        str(out),
-    ])  # fmt: skip
+    assert meta["seqvcr_builds"]["toy-w3"]["command"] == shlex.join(
+        [
+            "python",
+            "-m",
+            "data_builders.toy",
+            "--width",
+            "3",
+            "--notes-dir",
+            str(tmp_path),
+            "--train-size",
+            "6",
+            "--validation-size",
+            "2",
+            "--test-size",
+            "2",
+            "--seed",
+            "4",
+            "--config-name",
+            "toy-w3",
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert meta["seqvcr_builds"]["toy-w3"]["parameters"] == {"width": 3, "notes_dir": str(tmp_path)}
     assert load_task_dataset(out)["test"]["question"] == ["4000", "4001"]
     for argv, message in [(["--width", "0"], "pass --width 1 or more"), (["--test-size", "0"], "--test-size")]:
@@ -428,10 +470,18 @@ def _tiny(prefix: str, rows: int = 3) -> DatasetDict:
 
 def _card(config_name: str) -> str:
     return dataset_card(
-        config_name=config_name, task="demo", summary="Demo.", example={"question": "q", "cot": "c", "answer": "a"},
-        parameters={"p": 1}, seed=0, split_sizes={"train": 3, "validation": 3, "test": 3}, license="mit",
-        license_note="demo.", citations=["cobbe2021gsm8k"], command=f"python -m demo --config-name {config_name}",
-    )  # fmt: skip
+        config_name=config_name,
+        task="demo",
+        summary="Demo.",
+        example={"question": "q", "cot": "c", "answer": "a"},
+        parameters={"p": 1},
+        seed=0,
+        split_sizes={"train": 3, "validation": 3, "test": 3},
+        license="mit",
+        license_note="demo.",
+        citations=["cobbe2021gsm8k"],
+        command=f"python -m demo --config-name {config_name}",
+    )
 
 
 def test_dataset_card_cites_from_the_library_and_names_it_for_unknown_keys():
@@ -439,10 +489,18 @@ def test_dataset_card_cites_from_the_library_and_names_it_for_unknown_keys():
     assert cited == bibtex(["cobbe2021gsm8k", "arefin2025seqvcr"]) + "\n"  # Seq-VCR always, after the task's own
     with pytest.raises(ValueError, match=r"\['nobody2099'\].*hf_seqvcr\.citations\.CITATIONS"):
         dataset_card(
-            config_name="x", task="demo", summary="Demo.", example={"question": "q", "cot": "c", "answer": "a"},
-            parameters={}, seed=0, split_sizes={"train": 1}, license="mit", license_note="demo.",
-            citations=["nobody2099"], command="python -m demo",
-        )  # fmt: skip
+            config_name="x",
+            task="demo",
+            summary="Demo.",
+            example={"question": "q", "cot": "c", "answer": "a"},
+            parameters={},
+            seed=0,
+            split_sizes={"train": 1},
+            license="mit",
+            license_note="demo.",
+            citations=["nobody2099"],
+            command="python -m demo",
+        )
 
 
 def test_second_config_is_added_and_rebuilding_one_replaces_only_it(tmp_path):
@@ -655,8 +713,9 @@ def test_build_once_reuses_its_own_build_refuses_another_and_leaves_no_half_buil
         (output / "half.parquet").write_text("")
         return 1
 
-    monkeypatch.setattr(sys.modules["data_builders.build_once"], "import_module",
-                        lambda name: types.SimpleNamespace(main=fails_halfway))  # fmt: skip
+    monkeypatch.setattr(
+        sys.modules["data_builders.build_once"], "import_module", lambda name: types.SimpleNamespace(main=fails_halfway)
+    )
     with pytest.raises(RuntimeError, match="failed"):
         build_once("multiplication --digits 2", tmp_path / "bad")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # neither bad nor bad.partial

@@ -32,8 +32,9 @@ def multiplication_rows(count: int, seed: int) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory) -> Path:
     """A builder-style directory (parquet shards + a card listing them), as `data_builders` writes."""
-    splits = DatasetDict({"train": Dataset.from_dict(multiplication_rows(8, 0)),
-                          "test": Dataset.from_dict(multiplication_rows(6, 1))})
+    splits = DatasetDict(
+        {"train": Dataset.from_dict(multiplication_rows(8, 0)), "test": Dataset.from_dict(multiplication_rows(6, 1))}
+    )
     card = f"---\n{yaml.safe_dump({'configs': [config_entry('default', list(splits))]})}---\n"
     return write_dataset_dir(splits, tmp_path_factory.mktemp("data") / "mult_2x2", config_name="default", card=card)
 
@@ -41,9 +42,16 @@ def dataset_dir(tmp_path_factory) -> Path:
 def save_checkpoint(path: Path, num_pause_tokens: int, seed: int, method: str | None = None) -> Path:
     tokenizer = build_digit_tokenizer()
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=32, n_embd=16, n_layer=N_LAYER, n_head=2,
-                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                        pad_token_id=tokenizer.pad_token_id)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=32,
+        n_embd=16,
+        n_layer=N_LAYER,
+        n_head=2,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     tokenizer, model = add_pause_tokens(tokenizer, GPT2LMHeadModel(config), num_pause_tokens)
     model.config.seqvcr_method = method  # what recipes record; `cot` changes the inputs diagnose builds
     model.save_pretrained(path)
@@ -58,8 +66,21 @@ def checkpoints(tmp_path_factory) -> list[Path]:
 
 
 def run(checkpoints, dataset_dir, out: Path, *extra: str) -> dict:
-    main(["--checkpoints", *map(str, checkpoints), "--dataset", str(dataset_dir), "--num-examples", "4",
-          "--batch-size", "2", "--output-dir", str(out), *extra])
+    main(
+        [
+            "--checkpoints",
+            *map(str, checkpoints),
+            "--dataset",
+            str(dataset_dir),
+            "--num-examples",
+            "4",
+            "--batch-size",
+            "2",
+            "--output-dir",
+            str(out),
+            *extra,
+        ]
+    )
     return json.loads((out / "entropy.json").read_text())
 
 
@@ -81,8 +102,9 @@ def test_entropy_json_and_plot_per_checkpoint(checkpoints, dataset_dir, tmp_path
 
 
 def test_pause_count_from_the_command_line_overrides_the_config(checkpoints, dataset_dir, tmp_path):
-    summary = run(checkpoints[1:], dataset_dir, tmp_path, "--num-pause-tokens", "0", "--positions", "all",
-                  "--labels", "p")
+    summary = run(
+        checkpoints[1:], dataset_dir, tmp_path, "--num-pause-tokens", "0", "--positions", "all", "--labels", "p"
+    )
     assert summary["checkpoints"][0]["num_pause_tokens"] == 0
     assert summary["positions"] == "all"
 
@@ -139,16 +161,31 @@ def test_earlier_results_are_replaced_only_with_overwrite(tmp_path, capsys):
 @pytest.mark.parametrize("output_flag", ["--output-dir", "--output_dir"])
 @pytest.mark.parametrize(
     "overwrite, replaces",
-    [([], False), (["--overwrite"], True), (["--overwrite_output_dir"], True), (["--overwrite-output-dir", "true"], True),
-     (["--overwrite_output_dir", "false"], False)],
-)  # fmt: skip
-def test_the_training_spellings_of_output_dir_and_overwrite_are_accepted(tmp_path, capsys, output_flag, overwrite,
-                                                                         replaces):  # fmt: skip
+    [
+        ([], False),
+        (["--overwrite"], True),
+        (["--overwrite_output_dir"], True),
+        (["--overwrite-output-dir", "true"], True),
+        (["--overwrite_output_dir", "false"], False),
+    ],
+)
+def test_the_training_spellings_of_output_dir_and_overwrite_are_accepted(
+    tmp_path, capsys, output_flag, overwrite, replaces
+):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "config.json").write_text("{}")
     (tmp_path / "entropy.json").write_text("{}")
-    argv = ["--checkpoints", str(tmp_path / "ckpt"), "--dataset", str(tmp_path), "--num_examples", "3",
-            output_flag, str(tmp_path), *overwrite]  # fmt: skip
+    argv = [
+        "--checkpoints",
+        str(tmp_path / "ckpt"),
+        "--dataset",
+        str(tmp_path),
+        "--num_examples",
+        "3",
+        output_flag,
+        str(tmp_path),
+        *overwrite,
+    ]
     if replaces:
         args = diagnose.parse_args(argv)
         assert args.output_dir == tmp_path and args.overwrite is True and args.num_examples == 3

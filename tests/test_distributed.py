@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from distributed_worker import build_model
-from launch import torchrun
 from hf_seqvcr.distributed import gather_across_processes, global_seq_vcr_loss
 from hf_seqvcr.losses import seq_vcr_loss
+from launch import torchrun
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 WORLD_SIZE = 2
@@ -28,8 +28,8 @@ def _loss_cases() -> dict[str, dict]:
     g = torch.Generator().manual_seed(0)
 
     def shards(rows: list[int], positions: list[int], masked: bool) -> tuple[list, list | None]:
-        z = [torch.randn(n, t, 6, generator=g) * 0.7 for n, t in zip(rows, positions)]
-        mask = [_right_padded_mask(n, t, g) for n, t in zip(rows, positions)] if masked else None
+        z = [torch.randn(n, t, 6, generator=g) * 0.7 for n, t in zip(rows, positions, strict=True)]
+        mask = [_right_padded_mask(n, t, g) for n, t in zip(rows, positions, strict=True)] if masked else None
         return z, mask
 
     cases = {}

@@ -119,8 +119,15 @@ def test_max_tokens_subsamples_deterministically(gpt2):
 
 
 def test_llama_has_one_entry_per_layer_plus_embeddings():
-    cfg = LlamaConfig(vocab_size=20, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=16)
+    cfg = LlamaConfig(
+        vocab_size=20,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=16,
+    )
     assert len(layerwise_entropy(LlamaForCausalLM(cfg), [make_batch(2)], alpha=2.0)) == 3
 
 

@@ -8,7 +8,6 @@ import evaluate
 import numpy as np
 import pytest
 import torch
-from tiny import addition_splits, sgd_config, tiny_gpt2, tiny_llama
 from transformers import EvalPrediction
 
 import hf_seqvcr.trainer
@@ -24,6 +23,7 @@ from hf_seqvcr.evaluation import (
     score_answers,
 )
 from hf_seqvcr.model_card import TEMPLATE_PATH
+from tiny import addition_splits, sgd_config, tiny_gpt2, tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def answering_model(tokenizer, answers: dict[str, str]):
 
     def fake_generate(input_ids, attention_mask, max_new_tokens, **kwargs):
         rows = []
-        for ids, mask in zip(input_ids, attention_mask):
+        for ids, mask in zip(input_ids, attention_mask, strict=True):
             question = tokenizer.decode(ids[mask.bool()][:-1])  # drop the eos separator
             target = tokenizer(answers[question], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
             target += [tokenizer.pad_token_id] * (max_new_tokens - len(target))
@@ -102,8 +102,11 @@ def test_metric_loads_offline_from_its_path_and_equals_score_answers(case, hub, 
 
 def test_metric_values_on_a_hand_made_case():
     scores = load_metric().compute(predictions=["12345", "4", ""], references=["123", "45", "6"])
-    assert scores == {"exact_match": 0.0, "digit_accuracy": pytest.approx(4 / 6),
-                      "position_accuracy": pytest.approx([2 / 3, 1 / 2, 1.0])}  # fmt: skip
+    assert scores == {
+        "exact_match": 0.0,
+        "digit_accuracy": pytest.approx(4 / 6),
+        "position_accuracy": pytest.approx([2 / 3, 1 / 2, 1.0]),
+    }
 
 
 @pytest.mark.parametrize(
@@ -126,17 +129,21 @@ def test_metric_and_card_template_ship_with_the_package():
 
 def _ids(tokenizer, texts: list[str]) -> np.ndarray:
     """Token ids of `texts` each followed by eos and pad, padded with -100 as the Trainer pads gathered arrays."""
-    rows = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id, tokenizer.pad_token_id]
-            for text in texts]  # fmt: skip
+    rows = [
+        tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id, tokenizer.pad_token_id]
+        for text in texts
+    ]
     return np.array([row + [-100] * (max(map(len, rows)) - len(row)) for row in rows])
 
 
 @pytest.mark.parametrize("use_cot", [False, True])
 def test_compute_metrics_scores_generated_ids_against_collator_labels(use_cot):
     tokenizer = build_digit_tokenizer()
-    rows = [{"question": "1 + 2", "cot": "1 + 2 = 3", "answer": "3"},
-            {"question": "9 9 + 9", "cot": "9 9 + 9 = 8 0 1", "answer": "8 0 1"},
-            {"question": "5 + 5", "cot": "5 + 5 = 0 1", "answer": "0 1"}]  # fmt: skip
+    rows = [
+        {"question": "1 + 2", "cot": "1 + 2 = 3", "answer": "3"},
+        {"question": "9 9 + 9", "cot": "9 9 + 9 = 8 0 1", "answer": "8 0 1"},
+        {"question": "5 + 5", "cot": "5 + 5 = 0 1", "answer": "0 1"},
+    ]
     generated = ["3", "8 0 2", "0 1 7"] if not use_cot else ["x #### 3", "8 0 1 = 2 #### 8 0 2", "#### 0 1 7"]
     labels = PauseDataCollator(tokenizer, use_cot=use_cot)(rows)["labels"].numpy()
     compute_metrics = exact_match_compute_metrics(tokenizer, use_cot=use_cot)
@@ -153,8 +160,13 @@ def test_compute_metrics_agrees_with_evaluate_exact_match_on_generated_ids():
     continuations = []
     for row in rows:
         prompt = torch.tensor([collator.prompt_ids(row["question"])])
-        output = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=3, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        output = model.generate(
+            prompt,
+            attention_mask=torch.ones_like(prompt),
+            max_new_tokens=3,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         continuations.append(output[0, prompt.shape[1] :].tolist())
     padded = np.array([ids + [-100] * (3 - len(ids)) for ids in continuations])
     prediction = EvalPrediction(predictions=padded, label_ids=collator(list(rows))["labels"].numpy())
@@ -167,16 +179,21 @@ def test_trainer_exact_match_is_the_metric_on_the_gathered_answers(tmp_path, mon
     tokenizer = build_digit_tokenizer()
     _, rows = addition_splits(digits=2, train=0, test=6)
     wrong_last_digit = {str(d): str((d + 1) % 10) for d in range(10)}
-    predicted = {row["question"]: row["answer"] if i % 2 else row["answer"][:-1] + wrong_last_digit[row["answer"][-1]]
-                 for i, row in enumerate(rows)}  # fmt: skip
+    predicted = {
+        row["question"]: row["answer"] if i % 2 else row["answer"][:-1] + wrong_last_digit[row["answer"][-1]]
+        for i, row in enumerate(rows)
+    }
     loads = []
     monkeypatch.setattr(hf_seqvcr.trainer, "load_metric", lambda: loads.append(1) or load_metric())
     args = sgd_config(tmp_path, eval_exact_match=True, per_device_eval_batch_size=4)
-    trainer = SeqVCRTrainer(model=answering_model(tokenizer, predicted), args=args, eval_dataset=rows,
-                            processing_class=tokenizer)  # fmt: skip
+    trainer = SeqVCRTrainer(
+        model=answering_model(tokenizer, predicted), args=args, eval_dataset=rows, processing_class=tokenizer
+    )
     metrics = trainer.evaluate()
-    expected = score_answers([normalize_answer(predicted[row["question"]]) for row in rows],
-                             [normalize_answer(row["answer"]) for row in rows])  # fmt: skip
+    expected = score_answers(
+        [normalize_answer(predicted[row["question"]]) for row in rows],
+        [normalize_answer(row["answer"]) for row in rows],
+    )
     assert {k: metrics[f"eval_{k}"] for k in expected} == expected and loads == [1]
     assert 0 < expected["exact_match"] < 1
 
@@ -204,8 +221,10 @@ def test_a_pause_written_inside_the_answer_makes_it_wrong():
     assert clean["exact_match"] == 1.0 and paused["exact_match"] == 0.0
 
 
-@pytest.mark.parametrize("saved", [{"repetition_penalty": 1.5}, {"do_sample": True, "temperature": 5.0, "top_k": 3},
-                                   {"no_repeat_ngram_size": 1}])  # fmt: skip
+@pytest.mark.parametrize(
+    "saved",
+    [{"repetition_penalty": 1.5}, {"do_sample": True, "temperature": 5.0, "top_k": 3}, {"no_repeat_ngram_size": 1}],
+)
 def test_a_checkpoints_generation_config_does_not_change_exact_match(saved):
     """`generate` fills whatever a call leaves unset from `model.generation_config`; evaluation stays plain greedy."""
     tokenizer, model = add_pause_tokens(build_digit_tokenizer(), tiny_llama(build_digit_tokenizer(), seed=5), num=1)

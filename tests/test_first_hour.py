@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def bare_copy(destination: Path) -> Path:
     """The checkout as a clone gets it (tracked files and untracked ones git does not ignore), nothing beside it."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
-                           check=True).stdout.decode().split("\0")  # fmt: skip
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         if (ROOT / name).is_file():
             target = destination / name
@@ -27,8 +32,10 @@ def make_recipe(target: str) -> list[str]:
     """The command a Makefile target runs, with the venv's tools (the Makefile is the one home of that command)."""
     lines = (ROOT / "Makefile").read_text().split(f"\n{target}:", 1)[1].split("\n")[1:]
     command = next(line.strip() for line in lines if line.startswith("\t"))
-    return [str(Path(sys.executable).parent / word.removeprefix("$(BIN)/")) if word.startswith("$(BIN)/") else word
-            for word in shlex.split(command)]  # fmt: skip
+    return [
+        str(Path(sys.executable).parent / word.removeprefix("$(BIN)/")) if word.startswith("$(BIN)/") else word
+        for word in shlex.split(command)
+    ]
 
 
 @pytest.mark.slow

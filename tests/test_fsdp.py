@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from launch import torchrun
 from safetensors.torch import load_file
 
 from hf_seqvcr.projection import PROJECTOR_ATTRIBUTE
+from launch import torchrun
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 HIDDEN, PROJ_DIM = 64, 16  # tiny_llama's width and sgd_config's seqvcr_proj_dim
@@ -35,8 +35,11 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def _head(checkpoint: Path) -> dict[str, torch.Tensor]:
     """The head saved in a checkpoint folder: inside model.safetensors, or in a file of its own."""
-    head = {k.split(PROJECTOR_ATTRIBUTE + ".")[-1]: v for k, v in load_file(checkpoint / "model.safetensors").items()
-            if _is_head(k)}  # fmt: skip
+    head = {
+        k.split(PROJECTOR_ATTRIBUTE + ".")[-1]: v
+        for k, v in load_file(checkpoint / "model.safetensors").items()
+        if _is_head(k)
+    }
     separate = checkpoint / f"{PROJECTOR_ATTRIBUTE}.safetensors"
     if separate.exists():
         head |= {k.split(PROJECTOR_ATTRIBUTE + ".")[-1]: v for k, v in load_file(separate).items()}
@@ -46,8 +49,12 @@ def _head(checkpoint: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.multiprocess
 def test_the_run_was_sharded(runs: Path) -> None:
     ran = json.loads((runs / "ran.json").read_text())
-    assert ran == {"distributed_type": "DistributedType.FSDP", "fsdp_version": 2, "world_size": 2,
-                   "wrapped": "FSDPLlamaForCausalLM"}  # fmt: skip
+    assert ran == {
+        "distributed_type": "DistributedType.FSDP",
+        "fsdp_version": 2,
+        "world_size": 2,
+        "wrapped": "FSDPLlamaForCausalLM",
+    }
 
 
 @pytest.mark.multiprocess

@@ -39,7 +39,7 @@ def _card_build(output_dir: Path, config_name: str) -> dict:
 def test_shipped_copy_is_the_original_release_with_its_mit_notice():
     """Decompressed, the files are openai/grade-school-math's bytes, as PROVENANCE.md's sha256 lines say."""
     provenance = (SHIPPED / "PROVENANCE.md").read_text(encoding="utf-8")
-    listed = dict((name, digest) for digest, name in re.findall(r"([0-9a-f]{64})  (\S+)", provenance))
+    listed = {name: digest for digest, name in re.findall(r"([0-9a-f]{64})  (\S+)", provenance)}
     assert listed == {
         "train.jsonl": "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
         "test.jsonl": "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
@@ -51,8 +51,11 @@ def test_shipped_copy_is_the_original_release_with_its_mit_notice():
     assert license_text.startswith("MIT License\n\nCopyright (c) 2021 OpenAI\n")
     assert "above copyright notice and this permission notice shall be included" in license_text
     assert sorted(path.name for path in SHIPPED.iterdir()) == [
-        "LICENSE", "PROVENANCE.md", "test.jsonl.gz", "train.jsonl.gz"
-    ]  # fmt: skip
+        "LICENSE",
+        "PROVENANCE.md",
+        "test.jsonl.gz",
+        "train.jsonl.gz",
+    ]
 
 
 def test_no_builder_reads_the_development_shared_folder():
@@ -94,8 +97,11 @@ def test_wheel_ships_the_copy_and_the_builder_runs_from_it_alone(tmp_path):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_wheel({str(tmp_path)!r})"],
-        cwd=source, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        cwd=source,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("*.whl")
     installed = tmp_path / "installed"
     with zipfile.ZipFile(wheel) as archive:

@@ -31,8 +31,9 @@ from tiny import tiny_gpt2, tiny_llama
 PAUSES = ["<pause>", "<pause>"]
 CARD = render_card(
     {"license": "mit", "pretty_name": "Loopback multiplication", BUILDS_KEY: {"4x4": {"seed": 0}}},
-    "# Multiplication\n\nFirst card body.\n", {"4x4": config_section("4x4", "## Config 4x4\n")},
-)  # fmt: skip
+    "# Multiplication\n\nFirst card body.\n",
+    {"4x4": config_section("4x4", "## Config 4x4\n")},
+)
 
 
 def new_repo_id(kind: str) -> str:
@@ -42,11 +43,13 @@ def new_repo_id(kind: str) -> str:
 
 def qa_dataset(start: int) -> DatasetDict:
     def rows(lo: int, hi: int) -> Dataset:
-        return Dataset.from_dict({
-            "question": [f"{i} * 7" for i in range(lo, hi)],
-            "cot": [f"{i} * 7 = {i * 7}" for i in range(lo, hi)],
-            "answer": [str(i * 7) for i in range(lo, hi)],
-        })  # fmt: skip
+        return Dataset.from_dict(
+            {
+                "question": [f"{i} * 7" for i in range(lo, hi)],
+                "cot": [f"{i} * 7 = {i * 7}" for i in range(lo, hi)],
+                "answer": [str(i * 7) for i in range(lo, hi)],
+            }
+        )
 
     return DatasetDict(train=rows(start, start + 5), test=rows(start + 5, start + 7))
 
@@ -75,9 +78,10 @@ def test_dataset_round_trip_and_second_config_keeps_the_first(hub: LoopbackHub) 
     assert_same_rows(load_dataset(repo_id, "4x4"), first)
 
     second_card = render_card(
-        {"license": "apache-2.0", BUILDS_KEY: {"5x5": {"seed": 1}}}, "# Other intro\n",
+        {"license": "apache-2.0", BUILDS_KEY: {"5x5": {"seed": 1}}},
+        "# Other intro\n",
         {"5x5": config_section("5x5", "## Config 5x5\n")},
-    )  # fmt: skip
+    )
     push_dataset(second, repo_id, config_name="5x5", card=second_card)
     card = readme(hub, repo_id)
     assert [c["config_name"] for c in card.data.configs] == ["4x4", "5x5"]
@@ -109,10 +113,16 @@ def test_push_to_a_new_branch_loads_from_that_revision(hub: LoopbackHub) -> None
 
 def card_for(method: str, model_id: str) -> ModelCard:
     return render_model_card(
-        method=method, seqvcr_hparams={"lambda_var": 1.0, "lambda_cov": 0.004, "proj_dim": 2048},
-        pause_tokens=PAUSES if "pause" in method else [], dataset_id=f"{USER}/mult", dataset_revision="abc123",
-        eval_metrics={"eval_exact_match": 0.995}, base_model=None, model_id=model_id, dataset_config="5x5",
-    )  # fmt: skip
+        method=method,
+        seqvcr_hparams={"lambda_var": 1.0, "lambda_cov": 0.004, "proj_dim": 2048},
+        pause_tokens=PAUSES if "pause" in method else [],
+        dataset_id=f"{USER}/mult",
+        dataset_revision="abc123",
+        eval_metrics={"eval_exact_match": 0.995},
+        base_model=None,
+        model_id=model_id,
+        dataset_config="5x5",
+    )
 
 
 def test_model_tokenizer_and_card_round_trip(hub: LoopbackHub) -> None:
@@ -151,10 +161,16 @@ def test_model_card_yaml_round_trips(method: str, tmp_path) -> None:
 @pytest.mark.parametrize("method", ["vanilla", "cot", "pause", "seqvcr", "seqvcr_pause"])
 def test_model_card_records_framework_versions_and_cites_the_method(method: str) -> None:
     card = render_model_card(
-        method=method, seqvcr_hparams={"lambda_var": 1.0}, pause_tokens=PAUSES if "pause" in method else [],
-        dataset_id=None, dataset_revision=None, eval_metrics={}, base_model=None, model_id="tester/m",
+        method=method,
+        seqvcr_hparams={"lambda_var": 1.0},
+        pause_tokens=PAUSES if "pause" in method else [],
+        dataset_id=None,
+        dataset_revision=None,
+        eval_metrics={},
+        base_model=None,
+        model_id="tester/m",
         versions={"hf-seqvcr": "0.1.0", "Transformers": "5.24.0", "PEFT": "0.21.2"},
-    )  # fmt: skip
+    )
     assert "### Framework versions\n\n- hf-seqvcr 0.1.0\n- Transformers 5.24.0\n- PEFT 0.21.2\n" in card.text
     keys = METHOD_CITATIONS[method]
     assert [key for key in CITATIONS if CITATIONS[key] in card.text] == sorted(keys, key=list(CITATIONS).index)
@@ -194,8 +210,10 @@ def test_trainer_card_lists_the_pause_tokens_the_collator_appends(tmp_path) -> N
     exec(snippet, namespace)  # loads the model and tokenizer saved in tmp_path, as the card's model id says
     prompt_ids = namespace["inputs"]["input_ids"][0].tolist()
     assert prompt_ids == trainer.data_collator.prompt_ids(question)
-    assert prompt_ids[-2:] == list(trainer.data_collator.pause_ids) == tokenizer.convert_tokens_to_ids(
-        ["<pause_0>", "<pause_1>"]
+    assert (
+        prompt_ids[-2:]
+        == list(trainer.data_collator.pause_ids)
+        == tokenizer.convert_tokens_to_ids(["<pause_0>", "<pause_1>"])
     )
 
 
@@ -211,9 +229,15 @@ def test_trainer_card_lists_the_pause_tokens_the_collator_appends(tmp_path) -> N
 def test_model_card_rejects_inconsistent_inputs(method: str, pauses: list, hparams: dict, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         render_model_card(
-            method=method, seqvcr_hparams=hparams, pause_tokens=pauses, dataset_id="u/d", dataset_revision=None,
-            eval_metrics={}, base_model="openai-community/gpt2", model_id="u/m",
-        )  # fmt: skip
+            method=method,
+            seqvcr_hparams=hparams,
+            pause_tokens=pauses,
+            dataset_id="u/d",
+            dataset_revision=None,
+            eval_metrics={},
+            base_model="openai-community/gpt2",
+            model_id="u/m",
+        )
 
 
 def test_trainer_every_save_pushes_checkpoints(hub: LoopbackHub, tmp_path) -> None:
@@ -222,9 +246,16 @@ def test_trainer_every_save_pushes_checkpoints(hub: LoopbackHub, tmp_path) -> No
     model = tiny_gpt2(tokenizer)
     ids = tokenizer(["1 2 * 3 4"] * 4).input_ids
     args = TrainingArguments(
-        tmp_path, push_to_hub=True, hub_model_id=repo_id, hub_strategy="every_save", save_steps=1, max_steps=2,
-        per_device_train_batch_size=2, report_to="none", use_cpu=True,
-    )  # fmt: skip
+        tmp_path,
+        push_to_hub=True,
+        hub_model_id=repo_id,
+        hub_strategy="every_save",
+        save_steps=1,
+        max_steps=2,
+        per_device_train_batch_size=2,
+        report_to="none",
+        use_cpu=True,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": ids, "labels": ids}))
     trainer.train()
     trainer.push_to_hub()
@@ -308,11 +339,27 @@ def test_server_auth_modes(hub: LoopbackHub, monkeypatch) -> None:
 def test_model_card_of_a_loop_regularized_run_names_its_settings_and_cites_the_paper():
     from hf_seqvcr.model_card import render_model_card
 
-    card = render_model_card(method="vanilla", seqvcr_hparams={}, pause_tokens=[], dataset_id=None,
-                             dataset_revision=None, eval_metrics={}, base_model=None, model_id="u/m",
-                             loopreg={"loopreg_lambda": 10.0, "loopreg_block": 4})  # fmt: skip
+    card = render_model_card(
+        method="vanilla",
+        seqvcr_hparams={},
+        pause_tokens=[],
+        dataset_id=None,
+        dataset_revision=None,
+        eval_metrics={},
+        base_model=None,
+        model_id="u/m",
+        loopreg={"loopreg_lambda": 10.0, "loopreg_block": 4},
+    )
     assert "### Loop regularizer" in card.text and "| `loopreg_lambda` | `10.0` |" in card.text
     assert "looped-transformer" in card.data.tags and "@inproceedings{saunshi2025reasoning" in card.text
-    plain = render_model_card(method="vanilla", seqvcr_hparams={}, pause_tokens=[], dataset_id=None,
-                              dataset_revision=None, eval_metrics={}, base_model=None, model_id="u/m")  # fmt: skip
+    plain = render_model_card(
+        method="vanilla",
+        seqvcr_hparams={},
+        pause_tokens=[],
+        dataset_id=None,
+        dataset_revision=None,
+        eval_metrics={},
+        base_model=None,
+        model_id="u/m",
+    )
     assert "Loop" not in plain.text and "looped-transformer" not in plain.data.tags

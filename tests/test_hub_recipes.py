@@ -11,10 +11,8 @@ import pytest
 import torch
 from datasets import Dataset
 from huggingface_hub import ModelCard
-from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
 from peft import LoraConfig, PeftModel
 from safetensors.torch import load as load_safetensors
-from tiny import tiny_gpt2
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils.hub import hf_api
 
@@ -24,11 +22,25 @@ from hf_seqvcr.lora import get_lora_model
 from hf_seqvcr.model_card import final_metrics
 from hf_seqvcr.scripts.train import main, parse
 from hf_seqvcr.tokenizer import build_digit_tokenizer
+from hub_server import BAD_TOKEN, TEST_TOKEN, USER, LoopbackHub
+from tiny import tiny_gpt2
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "multiplication" / "demo.yaml"
-SMALL = ["--max_train_samples", "32", "--max_test_samples", "8", "--per_device_train_batch_size", "8",
-         "--seqvcr_proj_dim", "16", "--disable_tqdm", "true", "--logging_steps", "100"]  # fmt: skip
+SMALL = [
+    "--max_train_samples",
+    "32",
+    "--max_test_samples",
+    "8",
+    "--per_device_train_batch_size",
+    "8",
+    "--seqvcr_proj_dim",
+    "16",
+    "--disable_tqdm",
+    "true",
+    "--logging_steps",
+    "100",
+]
 BUILD = ["--build_dataset", "multiplication --digits 1 --train-size 40 --validation-size 5 --test-size 10"]
 
 
@@ -39,23 +51,64 @@ def new_repo_id(kind: str) -> str:
 def commits_with_the_head(repo) -> dict[str, bool]:
     """Each commit's message → whether its `model.safetensors` holds projection-head keys (commits that have one)."""
     weights = {c.summary: c.files["model.safetensors"] for c in repo.commits.values() if "model.safetensors" in c.files}
-    return {message: any("seqvcr_projector" in key for key in load_safetensors(weights[message].content))
-            for message in weights}  # fmt: skip
+    return {
+        message: any("seqvcr_projector" in key for key in load_safetensors(weights[message].content))
+        for message in weights
+    }
 
 
 def test_publish_load_train_push_reload(hub: LoopbackHub, tmp_path: Path, capsys) -> None:
     """The docs/hub.md workflow: a builder publishes data, a recipe trains on it by id and pushes checkpoints and a
     card, and the model reloads from the Hub with plain transformers and with `load_pretrained`."""
     data_repo, model_repo = new_repo_id("data"), new_repo_id("model")
-    assert multiplication.main(["--digits", "1", "--train-size", "40", "--validation-size", "5", "--test-size", "10",
-                                "--output-dir", str(tmp_path / "data"), "--push-to-hub", data_repo]) == 0  # fmt: skip
+    assert (
+        multiplication.main(
+            [
+                "--digits",
+                "1",
+                "--train-size",
+                "40",
+                "--validation-size",
+                "5",
+                "--test-size",
+                "10",
+                "--output-dir",
+                str(tmp_path / "data"),
+                "--push-to-hub",
+                data_repo,
+            ]
+        )
+        == 0
+    )
     data_sha = hub.repo(data_repo, "dataset").head().oid
     output = tmp_path / "model"
-    results = main(DEMO, [  # its `build_dataset` gives way to `--dataset_name`
-        "--dataset_name", data_repo, "--dataset_config", "1x1", "--dataset_revision", data_sha, *SMALL,
-        "--output_dir", str(output), "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2",
-        "--push_to_hub", "--hub_model_id", model_repo, "--hub_strategy", "every_save", "--hub_private_repo", "true",
-    ])  # fmt: skip
+    results = main(
+        DEMO,
+        [  # its `build_dataset` gives way to `--dataset_name`
+            "--dataset_name",
+            data_repo,
+            "--dataset_config",
+            "1x1",
+            "--dataset_revision",
+            data_sha,
+            *SMALL,
+            "--output_dir",
+            str(output),
+            "--max_steps",
+            "4",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "2",
+            "--push_to_hub",
+            "--hub_model_id",
+            model_repo,
+            "--hub_strategy",
+            "every_save",
+            "--hub_private_repo",
+            "true",
+        ],
+    )
 
     repo = hub.repo(model_repo)
     summaries = [commit.summary for commit in repo.commits.values()]
@@ -99,9 +152,28 @@ def test_a_failed_checkpoint_push_is_reported_and_the_final_push_is_complete(hub
     """The Trainer drops a background push's error; the run reports which step is only local, and where."""
     repo_id, output = new_repo_id("flaky"), tmp_path / "model"
     hub.fail_next_commits(repo_id, 1)  # the step-2 checkpoint's commit
-    results = main(DEMO, [*BUILD, *SMALL, "--output_dir", str(output), "--max_steps", "4", "--save_strategy", "steps",
-                          "--save_steps", "2", "--save_total_limit", "5", "--push_to_hub", "--hub_model_id", repo_id,
-                          "--hub_strategy", "every_save"])  # fmt: skip
+    results = main(
+        DEMO,
+        [
+            *BUILD,
+            *SMALL,
+            "--output_dir",
+            str(output),
+            "--max_steps",
+            "4",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "2",
+            "--save_total_limit",
+            "5",
+            "--push_to_hub",
+            "--hub_model_id",
+            repo_id,
+            "--hub_strategy",
+            "every_save",
+        ],
+    )
 
     (failure,) = results["failed_checkpoint_pushes"]
     checkpoint = str(output / "checkpoint-2")
@@ -126,8 +198,17 @@ def train_and_push_pause_model(tmp_path: Path, repo_id: str, lora: bool = False,
     if lora:
         model = get_lora_model(model, tokenizer, LoraConfig(r=4, target_modules=["c_attn"], task_type="CAUSAL_LM"))
     rows = Dataset.from_dict({"question": ["1 * 2", "3 * 4"] * 2, "answer": ["2", "2 1"] * 2})
-    args = SeqVCRConfig(tmp_path, use_seqvcr=False, num_pause_tokens=1, max_steps=1, per_device_train_batch_size=2,
-                        report_to="none", push_to_hub=True, hub_model_id=repo_id, **hub_args)  # fmt: skip
+    args = SeqVCRConfig(
+        tmp_path,
+        use_seqvcr=False,
+        num_pause_tokens=1,
+        max_steps=1,
+        per_device_train_batch_size=2,
+        report_to="none",
+        push_to_hub=True,
+        hub_model_id=repo_id,
+        **hub_args,
+    )
     trainer = SeqVCRTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
     trainer.train()
     trainer.log({"test_exact_match": 0.5})
@@ -168,8 +249,9 @@ def test_the_card_names_the_method_the_settings_amount_to(hub: LoopbackHub, tmp_
     """A model that does not record `seqvcr_method` (any model given to the trainer by hand) still gets a card."""
     tokenizer = build_digit_tokenizer()
     repo_id = new_repo_id("m")
-    args = SeqVCRConfig(tmp_path, use_seqvcr=False, num_pause_tokens=1, report_to="none", push_to_hub=True,
-                        hub_model_id=repo_id)  # fmt: skip
+    args = SeqVCRConfig(
+        tmp_path, use_seqvcr=False, num_pause_tokens=1, report_to="none", push_to_hub=True, hub_model_id=repo_id
+    )
     trainer = SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=args, processing_class=tokenizer)
     trainer.push_to_hub()
     card = hub.repo(repo_id).head().files["README.md"].content.decode()
@@ -208,8 +290,24 @@ def test_unreachable_hub_keeps_the_trained_model(hub, monkeypatch, tmp_path: Pat
     monkeypatch.setattr(SeqVCRTrainer, "train", train_then_lose_the_network)
     repo_id = new_repo_id("offline")
     with pytest.raises(SystemExit) as caught:
-        main(DEMO, [*BUILD, *SMALL, "--max_steps", "1", "--max_test_samples", "2", "--output_dir", str(tmp_path),
-                    "--save_strategy", "no", "--push_to_hub", "--hub_model_id", repo_id])  # fmt: skip
+        main(
+            DEMO,
+            [
+                *BUILD,
+                *SMALL,
+                "--max_steps",
+                "1",
+                "--max_test_samples",
+                "2",
+                "--output_dir",
+                str(tmp_path),
+                "--save_strategy",
+                "no",
+                "--push_to_hub",
+                "--hub_model_id",
+                repo_id,
+            ],
+        )
     assert caught.value.code != 0
     message = str(caught.value.code)
     assert "Could not reach" in message and f"local copy is kept at {tmp_path}" in message
@@ -243,8 +341,11 @@ def test_a_data_source_flag_replaces_the_configs(tmp_path) -> None:
 
 
 def test_final_metrics_are_the_last_logged_scores() -> None:
-    history = [{"loss": 1.0, "eval_loss": 2.0, "eval_runtime": 3.0}, {"eval_loss": 1.5, "eval_exact_match": 0.25},
-               {"test_exact_match": 0.5, "test_per_position_accuracy": [1.0], "epoch": 1.0}]  # fmt: skip
+    history = [
+        {"loss": 1.0, "eval_loss": 2.0, "eval_runtime": 3.0},
+        {"eval_loss": 1.5, "eval_exact_match": 0.25},
+        {"test_exact_match": 0.5, "test_per_position_accuracy": [1.0], "epoch": 1.0},
+    ]
     assert final_metrics(history) == {"eval_loss": 1.5, "eval_exact_match": 0.25, "test_exact_match": 0.5}
 
 
@@ -252,8 +353,26 @@ def test_a_looped_model_round_trips_through_the_hub_with_its_layout_in_the_card(
     from hf_seqvcr.looped import LoopedLayers, decoder_layers, load_looped
 
     repo_id, output = new_repo_id("looped"), tmp_path / "looped"
-    main(DEMO, [*BUILD, *SMALL, "--method", "seqvcr", "--looped", "1,3", "--max_steps", "2", "--save_strategy", "no",
-                "--output_dir", str(output), "--push_to_hub", "--hub_model_id", repo_id])  # fmt: skip
+    main(
+        DEMO,
+        [
+            *BUILD,
+            *SMALL,
+            "--method",
+            "seqvcr",
+            "--looped",
+            "1,3",
+            "--max_steps",
+            "2",
+            "--save_strategy",
+            "no",
+            "--output_dir",
+            str(output),
+            "--push_to_hub",
+            "--hub_model_id",
+            repo_id,
+        ],
+    )
     card = ModelCard.load(repo_id)
     assert "looped-transformer" in card.data.tags and "looped model (1⊗3)" in card.text
     assert "1 distinct layers at depth 3" in card.text and "saunshi2025reasoning" in card.text

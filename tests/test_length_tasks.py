@@ -66,9 +66,16 @@ def _copy_bits(question: str, position: str, hint: bool) -> str:
 )
 def test_copying_answers_the_copied_end(position, content, hint, every):
     data = copying.build(
-        position=position, content=content, hint=hint, separator_every=every, min_length=2, max_length=20,
-        test_lengths=(8, 40), seed=0, **SMALL,
-    )  # fmt: skip
+        position=position,
+        content=content,
+        hint=hint,
+        separator_every=every,
+        min_length=2,
+        max_length=20,
+        test_lengths=(8, 40),
+        seed=0,
+        **SMALL,
+    )
     assert list(data) == ["train", "validation", "test", "test_len8", "test_len40"]
     _assert_disjoint(data)
     _assert_lengths(data, lambda q: len(_copy_bits(q, position, hint).replace(",", "")), 2, 20)
@@ -95,8 +102,11 @@ def test_copying_all_ones_uses_each_question_once_and_says_when_they_run_out():
     assert all(set(q.removeprefix("last:")[:-1]) <= {"1"} for q in main)
     with pytest.raises(ValueError, match=r"exceeds the 14 distinct ones sequences.*--content interleaved.*10 train"):
         copying.build(**options, train_size=11, validation_size=2, test_size=2)
-    with pytest.raises(ValueError, match=r"bucket_size=3 exceeds the 2 distinct ones sequences of length 4.*"
-                                         r"--bucket-size 2 or less"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"bucket_size=3 exceeds the 2 distinct ones sequences of length 4.*"
+        r"--bucket-size 2 or less",
+    ):
         copying.build(**{**options, "bucket_size": 3}, train_size=1, validation_size=1, test_size=1)
 
 
@@ -137,15 +147,32 @@ def test_counting_answers_how_many_items_are_counted(style, every):
 
 def test_counting_all_ones_is_one_question_per_length():
     data = counting.build(
-        style="sum", probability=1, min_length=1, max_length=12, test_lengths=(3, 20), bucket_size=1,
-        train_size=9, validation_size=1, test_size=1, seed=0,
-    )  # fmt: skip
+        style="sum",
+        probability=1,
+        min_length=1,
+        max_length=12,
+        test_lengths=(3, 20),
+        bucket_size=1,
+        train_size=9,
+        validation_size=1,
+        test_size=1,
+        seed=0,
+    )
     assert data["test_len3"]["question"] == ["sum:1+1+1"] and data["test_len20"]["answer"] == ["20"]
     lengths = sorted(len(q.split("+")) for split in ("train", "validation", "test") for q in data[split]["question"])
     assert lengths == [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     with pytest.raises(ValueError, match=r"exceeds the 11 distinct sum questions.*--probability below 1"):
-        counting.build(style="sum", probability=1, max_length=12, test_lengths=(3,), bucket_size=1, train_size=10,
-                       validation_size=1, test_size=1, seed=0)  # fmt: skip
+        counting.build(
+            style="sum",
+            probability=1,
+            max_length=12,
+            test_lengths=(3,),
+            bucket_size=1,
+            train_size=10,
+            validation_size=1,
+            test_size=1,
+            seed=0,
+        )
 
 
 def test_counting_errors_name_the_option():
@@ -169,12 +196,48 @@ def test_counting_errors_name_the_option():
 
 
 CLI = {
-    "copying": (copying.main, ["--content", "ones", "--hint", "--separator-every", "3", "--max-length", "40",
-                               "--test-lengths", "8", "64", "--bucket-size", "2", "--train-size", "60",
-                               "--validation-size", "5", "--test-size", "5"]),
-    "counting": (counting.main, ["--style", "words", "--test-lengths", "4", "16", "--bucket-size", "5",
-                                 "--train-size", "200", "--validation-size", "10", "--test-size", "10"]),
-}  # fmt: skip
+    "copying": (
+        copying.main,
+        [
+            "--content",
+            "ones",
+            "--hint",
+            "--separator-every",
+            "3",
+            "--max-length",
+            "40",
+            "--test-lengths",
+            "8",
+            "64",
+            "--bucket-size",
+            "2",
+            "--train-size",
+            "60",
+            "--validation-size",
+            "5",
+            "--test-size",
+            "5",
+        ],
+    ),
+    "counting": (
+        counting.main,
+        [
+            "--style",
+            "words",
+            "--test-lengths",
+            "4",
+            "16",
+            "--bucket-size",
+            "5",
+            "--train-size",
+            "200",
+            "--validation-size",
+            "10",
+            "--test-size",
+            "10",
+        ],
+    ),
+}
 CONFIGS = {"copying": "copy-last-ones-hint-sep3-len1-40", "counting": "count-words-p0.7-len1-64"}
 
 
@@ -191,7 +254,10 @@ def test_cli_writes_loadable_buckets_and_a_card_that_rebuilds_them(task, tmp_pat
     assert first == _parquet_bytes(tmp_path / "second") != _parquet_bytes(tmp_path / "other-seed")
 
     config = CONFIGS[task]
-    for loaded in (load_task_dataset(tmp_path / "first", config), datasets.load_dataset(str(tmp_path / "first"), config)):
+    for loaded in (
+        load_task_dataset(tmp_path / "first", config),
+        datasets.load_dataset(str(tmp_path / "first"), config),
+    ):
         lengths = [int(n) for n in itertools.takewhile(str.isdigit, argv[argv.index("--test-lengths") + 1 :])]
         assert list(loaded) == ["train", "validation", "test", *(f"test_len{n}" for n in lengths)]
         assert list(bucket_splits(loaded)) == lengths

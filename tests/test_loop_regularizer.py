@@ -5,27 +5,34 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 
-from hf_seqvcr.loopreg import loop_regularizer, weight_groups
 from hf_seqvcr.looped import LoopLayout, decoder_layers, looped_from_config
+from hf_seqvcr.loopreg import loop_regularizer, weight_groups
 
 LLAMA_MATRICES = [
-    "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
-]  # fmt: skip
+    "self_attn.q_proj.weight",
+    "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight",
+    "self_attn.o_proj.weight",
+    "mlp.gate_proj.weight",
+    "mlp.up_proj.weight",
+    "mlp.down_proj.weight",
+]
 GPT2_MATRICES = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"]
 
 
 def llama(layers: int = 6) -> torch.nn.Module:
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=layers,
-                         num_attention_heads=2)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=layers, num_attention_heads=2
+    )
     return AutoModelForCausalLM.from_config(config, dtype=torch.float64)
 
 
 def gpt2(layers: int = 6) -> torch.nn.Module:
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=32, n_embd=16, n_layer=layers, n_head=2, n_positions=16, bos_token_id=1,
-                        eos_token_id=2)  # fmt: skip
+    config = GPT2Config(
+        vocab_size=32, n_embd=16, n_layer=layers, n_head=2, n_positions=16, bos_token_id=1, eos_token_id=2
+    )
     return AutoModelForCausalLM.from_config(config, dtype=torch.float64)
 
 
@@ -50,8 +57,8 @@ def literal_penalty(model: torch.nn.Module, block: int, lambda_reg: float, group
 
 def gradients(model: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     """d loss / d every parameter, zeros where the loss does not depend on it."""
-    names, params = zip(*model.named_parameters())
-    return dict(zip(names, torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)))
+    names, params = zip(*model.named_parameters(), strict=True)
+    return dict(zip(names, torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True), strict=True))
 
 
 def test_groups_are_the_weight_matrices():
@@ -60,7 +67,7 @@ def test_groups_are_the_weight_matrices():
     llama_norms = ["input_layernorm.weight", "post_attention_layernorm.weight"]
     assert sorted(weight_groups(decoder_layers(llama())[0], include_norms=True)) == sorted(LLAMA_MATRICES + llama_norms)
     assert sorted(weight_groups(decoder_layers(gpt2())[0], include_norms=True)) == sorted(
-        GPT2_MATRICES + ["ln_1.weight", "ln_2.weight"]
+        [*GPT2_MATRICES, "ln_1.weight", "ln_2.weight"]
     )
 
 
@@ -143,7 +150,9 @@ def test_bad_input(arguments, message):
 
 
 def test_rejects_a_looped_model():
-    config = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
+    config = LlamaConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2
+    )
     with pytest.raises(ValueError, match="already looped"):
         loop_regularizer(looped_from_config(config, LoopLayout(block=2, loops=3)), block=2, lambda_reg=1.0)
 
@@ -162,9 +171,12 @@ def test_a_layout_without_loops_is_an_ordinary_model():
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [(dict(loopreg_lambda=-1.0), "loopreg_lambda.*>= 0"), (dict(loopreg_lambda=float("nan")), "loopreg_lambda.*finite"),
-     (dict(loopreg_block=0), "loopreg_block.*>= 1")],
-)  # fmt: skip
+    [
+        (dict(loopreg_lambda=-1.0), "loopreg_lambda.*>= 0"),
+        (dict(loopreg_lambda=float("nan")), "loopreg_lambda.*finite"),
+        (dict(loopreg_block=0), "loopreg_block.*>= 1"),
+    ],
+)
 def test_config_rejects_bad_settings_with_the_field_name(tmp_path, overrides, message):
     from hf_seqvcr import SeqVCRConfig
 

@@ -81,9 +81,10 @@ def test_nary_addition_eval_splits_depend_only_on_seed_n_and_size():
     for split in ("test_n2", "test_n24"):
         assert small[split]["question"] == large[split]["question"]
     assert not set(large["test_n2"]["question"]) & set(large["train"]["question"])
-    assert nary_addition.build(train_n=[2], eval_n=[24], eval_n_size=5, train_size=5, seed=2)["test_n24"][
-        "question"
-    ] != small["test_n24"]["question"][:5]
+    assert (
+        nary_addition.build(train_n=[2], eval_n=[24], eval_n_size=5, train_size=5, seed=2)["test_n24"]["question"]
+        != small["test_n24"]["question"][:5]
+    )
 
 
 def test_nary_addition_errors_name_the_option():
@@ -288,9 +289,15 @@ def _check_problem(row: dict[str, str], *, needed: int, distractors: int, max_op
 )
 def test_igsm_answers_and_cot_agree_with_an_independent_evaluator(needed, distractors, max_operands, modulus):
     dataset = igsm.build(
-        needed=needed, distractors=distractors, max_operands=max_operands, modulus=modulus,
-        train_size=250, validation_size=10, test_size=10, seed=0,
-    )  # fmt: skip
+        needed=needed,
+        distractors=distractors,
+        max_operands=max_operands,
+        modulus=modulus,
+        train_size=250,
+        validation_size=10,
+        test_size=10,
+        seed=0,
+    )
     _assert_disjoint(dataset)
     for row in _rows(dataset):
         _check_problem(row, needed=needed, distractors=distractors, max_operands=max_operands, modulus=modulus)
@@ -310,12 +317,19 @@ def test_igsm_reproduces_the_papers_table_2_example():
 
     plus = lambda *names: [("+", name) for name in names]  # noqa: E731
     equations = [
-        igsm.Equation("E#I", constant=4), sum_of("E#J", *plus("E#I")), sum_of("K#N", *plus("I#N", "J#O", "F#K")),
-        sum_of("F#K", *plus("E#J")), sum_of("J#O", *plus("F#K", "K#O", "E#J")), sum_of("H#J", *plus("E#J", "F#K")),
-        sum_of("I#P", *plus("L#M", "I#N", "K#O")), sum_of("I#M", *plus("J#O", "J#P", "F#K")),
-        sum_of("J#P", ("+", "H#J"), ("-", "F#K")), sum_of("L#M", *plus("I#N", "J#P", "F#K")),
-        sum_of("I#N", *plus("J#P", "H#J", "E#I"), coefficient=2), sum_of("K#O", *plus("J#P", "I#N", "E#J")),
-    ]  # fmt: skip
+        igsm.Equation("E#I", constant=4),
+        sum_of("E#J", *plus("E#I")),
+        sum_of("K#N", *plus("I#N", "J#O", "F#K")),
+        sum_of("F#K", *plus("E#J")),
+        sum_of("J#O", *plus("F#K", "K#O", "E#J")),
+        sum_of("H#J", *plus("E#J", "F#K")),
+        sum_of("I#P", *plus("L#M", "I#N", "K#O")),
+        sum_of("I#M", *plus("J#O", "J#P", "F#K")),
+        sum_of("J#P", ("+", "H#J"), ("-", "F#K")),
+        sum_of("L#M", *plus("I#N", "J#P", "F#K")),
+        sum_of("I#N", *plus("J#P", "H#J", "E#I"), coefficient=2),
+        sum_of("K#O", *plus("J#P", "I#N", "E#J")),
+    ]
     question, cot, answer = igsm.format_problem(equations, "I#P", 7)
     paper_question = (
         "E#I := 4. E#J := E#I. K#N := I#N + J#O + F#K. F#K := E#J. J#O := F#K + K#O + E#J. H#J := E#J + F#K. "
@@ -330,8 +344,9 @@ def test_igsm_reproduces_the_papers_table_2_example():
     assert question == paper_question.replace("2 * J#P + H#J + E#I", "2 * (J#P + H#J + E#I)")
     assert cot == paper_cot.replace("⟹", "=>").replace("2J#P+2H#J+2E#I", "2*(J#P+H#J+E#I)")
     assert answer == "0"
-    _check_problem({"question": question, "cot": cot, "answer": answer}, needed=9, distractors=3, max_operands=3,
-                   modulus=7)  # fmt: skip
+    _check_problem(
+        {"question": question, "cot": cot, "answer": answer}, needed=9, distractors=3, max_operands=3, modulus=7
+    )
 
 
 def test_igsm_without_cot_keeps_the_same_problems():
@@ -378,11 +393,21 @@ BUILDS = {
         ["train", "validation", "test", "test_n4", "test_n6"],
         "saunshi2025reasoning",
     ),
-    "phop": (phop.main, ["--length", "16", "--hops", "3", *SIZES], "phop-a4-n16-p3", ["train", "validation", "test"],
-             "sanford2024transformers"),
-    "igsm": (igsm.main, ["--needed", "4", "--no-cot", *SIZES], "igsm-q4-d3-ops3-mod7", ["train", "validation", "test"],
-             "ye2024physics"),
-}  # fmt: skip
+    "phop": (
+        phop.main,
+        ["--length", "16", "--hops", "3", *SIZES],
+        "phop-a4-n16-p3",
+        ["train", "validation", "test"],
+        "sanford2024transformers",
+    ),
+    "igsm": (
+        igsm.main,
+        ["--needed", "4", "--no-cot", *SIZES],
+        "igsm-q4-d3-ops3-mod7",
+        ["train", "validation", "test"],
+        "ye2024physics",
+    ),
+}
 
 
 def _parquet_bytes(folder: Path) -> dict[str, bytes]:

@@ -32,16 +32,29 @@ MIDDLE = LoopLayout(prefix=1, block=2, loops=2, suffix=1)
 
 def llama_config(layers: int) -> LlamaConfig:
     return LlamaConfig(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, **TOKEN_IDS,
-    )  # fmt: skip
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        **TOKEN_IDS,
+    )
 
 
 def gpt2_config(layers: int) -> GPT2Config:
     return GPT2Config(
-        vocab_size=VOCAB, n_embd=32, n_layer=layers, n_head=2, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, **TOKEN_IDS,
-    )  # fmt: skip
+        vocab_size=VOCAB,
+        n_embd=32,
+        n_layer=layers,
+        n_head=2,
+        n_positions=64,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        **TOKEN_IDS,
+    )
 
 
 CONFIGS = {"llama": llama_config, "gpt2": gpt2_config}
@@ -91,7 +104,9 @@ def test_attention_picks_cache_slot_by_layer_idx(arch):
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(CONFIGS[arch](2), dtype=torch.float64).eval()
     ids = prompts()
-    cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"  # 5.24 renamed it
+    cache_kwarg = (
+        "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    )  # 5.24 renamed it
     straight = DynamicCache(config=model.config)
     model(ids, **{cache_kwarg: straight}, use_cache=True)
     first, second = decoder_layers(model)
@@ -159,8 +174,12 @@ def test_save_and_reload(arch, layout, tmp_path):
     looped, _ = looped_and_unrolled(arch, layout)
     looped.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["loop_layout"] == {"block": layout.block, "loops": layout.loops, "prefix": layout.prefix,
-                                     "suffix": layout.suffix}  # fmt: skip
+    assert config["loop_layout"] == {
+        "block": layout.block,
+        "loops": layout.loops,
+        "prefix": layout.prefix,
+        "suffix": layout.suffix,
+    }
     assert config["num_hidden_layers" if arch == "llama" else "n_layer"] == layout.effective_layers
 
     reloaded = load_looped(tmp_path, dtype=torch.float64).eval()
@@ -245,8 +264,9 @@ def test_layout_must_match_the_layer_count():
 
 
 def test_unsupported_architecture():
-    config = MistralConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4)  # fmt: skip
+    config = MistralConfig(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4
+    )
     with pytest.raises(ValueError, match="supports model types gpt2, llama; got 'mistral'"):
         looped_from_config(config, PLAIN)
 
@@ -265,7 +285,7 @@ def test_looping_twice():
 
 def test_load_looped_needs_a_looped_checkpoint(tmp_path):
     AutoModelForCausalLM.from_config(llama_config(2)).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="not a looped checkpoint; load it with AutoModelForCausalLM.from_pretrained"):
+    with pytest.raises(ValueError, match=r"not a looped checkpoint; load it with AutoModelForCausalLM.from_pretrained"):
         load_looped(tmp_path)
 
 
@@ -280,6 +300,7 @@ def test_the_probe_accepts_a_looped_checkpoint(tmp_path):
 @pytest.mark.parametrize("arch", CONFIGS)
 def test_lora_defaults_to_the_unlooped_models_targets(arch):
     """peft picks default LoRA targets by model type; a looped model's must get its unlooped type's."""
+
     def default_targets(model):
         return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=2)).peft_config["default"].target_modules
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from launch import torchrun
-from looped_fsdp_worker import build
-from test_looped import prompts
 
 from hf_seqvcr import modeling_looped
 from hf_seqvcr.looped import load_looped
+from launch import torchrun
+from looped_fsdp_worker import build
+from test_looped import prompts
 
 WORKER = Path(__file__).with_name("looped_fsdp_worker.py")
 APPLICATIONS = 4  # (2⊗2)
@@ -47,8 +47,10 @@ def test_a_sharded_looped_model_saves_its_own_code_and_reloads(runs: Path, arm: 
     """FSDP2 swaps the model's class for a generated FSDP one (defined in torch); the saved code is still ours."""
     saved = runs / arm
     config = json.loads((saved / "config.json").read_text())
-    assert config["auto_map"] == {"AutoConfig": "modeling_looped.LoopedLlamaConfig",
-                                  "AutoModelForCausalLM": "modeling_looped.LoopedLlamaForCausalLM"}  # fmt: skip
+    assert config["auto_map"] == {
+        "AutoConfig": "modeling_looped.LoopedLlamaConfig",
+        "AutoModelForCausalLM": "modeling_looped.LoopedLlamaForCausalLM",
+    }
     assert (saved / "modeling_looped.py").read_text() == Path(modeling_looped.__file__).read_text()
     reloaded = load_looped(saved)
     reference = build()

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from hub_server import USER, LoopbackHub
-from test_looped import CONFIGS, MIDDLE, PLAIN, prompts
 
 from hf_seqvcr import modeling_looped
 from hf_seqvcr.looped import load_looped, looped_from_config
+from hub_server import USER, LoopbackHub
+from test_looped import CONFIGS, MIDDLE, PLAIN, prompts
 
-GREEDY = dict(max_new_tokens=6, do_sample=False, pad_token_id=0, use_cache=True, output_logits=True,
-              return_dict_in_generate=True)  # fmt: skip
+GREEDY = dict(
+    max_new_tokens=6, do_sample=False, pad_token_id=0, use_cache=True, output_logits=True, return_dict_in_generate=True
+)
 
 # Run in a fresh interpreter with hf_seqvcr made unimportable (the test checks it is): loads argv[1] with
 # transformers alone, trusting its code or not (argv[2]), and saves what it computes, or the refusal, to argv[3].
@@ -39,7 +40,8 @@ from transformers import AutoModelForCausalLM
 
 source, trust, out = sys.argv[1:]
 try:
-    model = AutoModelForCausalLM.from_pretrained(source, **({{"trust_remote_code": True}} if trust == "trust" else {{}}))
+    flags = {{"trust_remote_code": True}} if trust == "trust" else {{}}
+    model = AutoModelForCausalLM.from_pretrained(source, **flags)
 except ValueError as error:
     torch.save({{"refused": str(error)}}, out)
     raise SystemExit(0)
@@ -56,9 +58,14 @@ def without_hf_seqvcr(source: str, tmp_path: Path, *, trust: bool) -> dict:
     """What a transformers-only process computes from `source` (or the message it refuses it with)."""
     out = tmp_path / f"out-{uuid.uuid4().hex[:8]}.pt"
     torch.save(prompts(), out)
-    run = subprocess.run([sys.executable, "-c", WITHOUT_HF_SEQVCR, source, "trust" if trust else "no", str(out)],
-                         cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_HF_SEQVCR, source, "trust" if trust else "no", str(out)],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     return torch.load(out)
 
@@ -69,8 +76,11 @@ def with_hf_seqvcr(source: str) -> dict:
     ids = prompts()
     with torch.no_grad():
         generated = model.generate(ids, **GREEDY)
-        return {"logits": model(ids).logits, "sequences": generated.sequences,
-                "step_logits": torch.stack(generated.logits)}  # fmt: skip
+        return {
+            "logits": model(ids).logits,
+            "sequences": generated.sequences,
+            "step_logits": torch.stack(generated.logits),
+        }
 
 
 def saved_looped(arch: str, layout, directory: Path) -> Path:
@@ -89,8 +99,9 @@ def assert_same_model(got: dict, want: dict) -> None:
 
 def test_the_modeling_file_imports_only_torch_and_transformers():
     tree = ast.parse(Path(modeling_looped.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}  # fmt: skip
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))  # no relative import
     assert imported <= {"__future__", "collections", "dataclasses", "typing", "torch", "transformers"}
@@ -101,8 +112,10 @@ def test_a_saved_directory_loads_without_hf_seqvcr(arch, layout, tmp_path):
     directory = saved_looped(arch, layout, tmp_path / "looped")
     config = json.loads((directory / "config.json").read_text())
     assert (directory / "modeling_looped.py").read_text() == Path(modeling_looped.__file__).read_text()
-    assert config["model_type"] == f"looped_{arch}" and set(config["auto_map"]) == {"AutoConfig",
-                                                                                    "AutoModelForCausalLM"}  # fmt: skip
+    assert config["model_type"] == f"looped_{arch}" and set(config["auto_map"]) == {
+        "AutoConfig",
+        "AutoModelForCausalLM",
+    }
     assert_same_model(without_hf_seqvcr(str(directory), tmp_path, trust=True), with_hf_seqvcr(str(directory)))
 
 

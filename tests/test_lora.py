@@ -7,7 +7,6 @@ import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file
-from tiny import addition_splits, lora_arguments, sgd_config, tiny_llama, tiny_lora
 
 from hf_seqvcr import (
     SeqVCRTrainer,
@@ -18,6 +17,7 @@ from hf_seqvcr import (
     pause_token_ids,
 )
 from hf_seqvcr.lora import get_lora_model, lora_config, with_seqvcr_modules
+from tiny import addition_splits, lora_arguments, sgd_config, tiny_llama, tiny_lora
 
 PAUSES = 2
 TRAINED = ("lora_", "trainable_tokens_delta", "seqvcr_projector.modules_to_save")
@@ -137,7 +137,7 @@ def test_head_left_out_of_modules_to_save_is_rejected(tmp_path, rows):
     attach_projector(model, [-1], 16, "linear")
     model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
     assert get_projector(model) is not None
-    with pytest.raises(ValueError, match="projection head is frozen.*modules_to_save"):
+    with pytest.raises(ValueError, match=r"projection head is frozen.*modules_to_save"):
         SeqVCRTrainer(model=model, args=sgd_config(tmp_path), train_dataset=rows, processing_class=tokenizer)
 
 
@@ -173,5 +173,5 @@ def test_bad_peft_arguments_are_rejected_with_the_flag(overrides, message):
 def test_4bit_without_a_gpu_or_bitsandbytes_names_the_flag():
     if torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None:
         pytest.skip("this machine can load 4-bit weights")
-    with pytest.raises(ValueError, match="--load_in_4bit.*(CUDA|bitsandbytes)"):
+    with pytest.raises(ValueError, match=r"--load_in_4bit.*(CUDA|bitsandbytes)"):
         lora_arguments(load_in_4bit=True)

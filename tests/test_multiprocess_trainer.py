@@ -1,6 +1,7 @@
 """SeqVCRTrainer under 2 CPU processes (torchrun, gloo) with 2 rows each takes the same SGD step as one process with
 all 4 rows: the cross-entropy is scaled as transformers does across processes and the Seq-VCR statistics are over
-the global batch (docs/method.md §3). Also with LoRA + activation checkpointing under DDP, and through TRL's SFTTrainer."""
+the global batch (docs/method.md §3). Also with LoRA + activation checkpointing under DDP, and through TRL's
+SFTTrainer."""
 
 from __future__ import annotations
 

@@ -8,9 +8,8 @@ import random
 
 import pytest
 import torch
-from tiny import tiny_gpt2, tiny_llama
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from data_builders import copying
 from data_builders.length_buckets import bucket_splits
@@ -22,6 +21,7 @@ from hf_seqvcr.oversquashing import (
     pair_distances,
     prompt_pairs,
 )
+from tiny import tiny_gpt2, tiny_llama
 
 VOCAB, WIDTH = 6, 8
 
@@ -36,9 +36,16 @@ def uniform_attention_model(max_positions: int = 1100) -> tuple[LlamaForCausalLM
     """
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=VOCAB, hidden_size=WIDTH, intermediate_size=4, num_hidden_layers=1, num_attention_heads=1,
-        num_key_value_heads=1, max_position_embeddings=max_positions, rms_norm_eps=0.0, attn_implementation="eager",
-    )  # fmt: skip
+        vocab_size=VOCAB,
+        hidden_size=WIDTH,
+        intermediate_size=4,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        num_key_value_heads=1,
+        max_position_embeddings=max_positions,
+        rms_norm_eps=0.0,
+        attn_implementation="eager",
+    )
     model = LlamaForCausalLM(config)
     embeddings = torch.randint(0, 2, (VOCAB, WIDTH), generator=torch.Generator().manual_seed(1)).float() * 2 - 1
     layer = model.model.layers[0]
@@ -219,9 +226,16 @@ def test_exact_match_by_length_scores_each_bucket():
     assert exact_match_by_length(model, collator, buckets) == {3: 1.0, 5: 0.0}
     # all-ones copying: each bucket holds 1…10 and 1…11, so answering 0 is right exactly half the time
     data = copying.build(
-        content="ones", min_length=1, max_length=4, test_lengths=(8, 16), bucket_size=2, train_size=4,
-        validation_size=1, test_size=1, seed=0,
-    )  # fmt: skip
+        content="ones",
+        min_length=1,
+        max_length=4,
+        test_lengths=(8, 16),
+        bucket_size=2,
+        train_size=4,
+        validation_size=1,
+        test_size=1,
+        seed=0,
+    )
     assert exact_match_by_length(model, collator, bucket_splits(data)) == {8: 0.5, 16: 0.5}
     with pytest.raises(ValueError, match="buckets is empty"):
         exact_match_by_length(model, collator, {})
@@ -229,8 +243,6 @@ def test_exact_match_by_length_scores_each_bucket():
 
 def test_exact_match_by_length_of_a_random_model_is_a_fraction_per_bucket():
     tokenizer = build_digit_tokenizer()
-    data = copying.build(
-        test_lengths=(4, 8, 12), bucket_size=6, train_size=10, validation_size=2, test_size=2, seed=0
-    )
+    data = copying.build(test_lengths=(4, 8, 12), bucket_size=6, train_size=10, validation_size=2, test_size=2, seed=0)
     scores = exact_match_by_length(tiny_gpt2(tokenizer, seed=1), PauseDataCollator(tokenizer), bucket_splits(data))
     assert list(scores) == [4, 8, 12] and all(0 <= value <= 1 for value in scores.values())

@@ -2,14 +2,22 @@
 
 import pytest
 import torch
-from tiny import tiny_gpt2, tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hf_seqvcr import PauseDataCollator, add_pause_tokens, build_digit_tokenizer, pause_token_ids, restore_pause_settings
+from hf_seqvcr import (
+    PauseDataCollator,
+    add_pause_tokens,
+    build_digit_tokenizer,
+    pause_token_ids,
+    restore_pause_settings,
+)
 from hf_seqvcr.pause import IGNORE_INDEX
+from tiny import tiny_gpt2, tiny_llama
 
 
-@pytest.mark.parametrize("distinct, expected", [(False, ["<pause>"] * 3), (True, ["<pause_0>", "<pause_1>", "<pause_2>"])])
+@pytest.mark.parametrize(
+    "distinct, expected", [(False, ["<pause>"] * 3), (True, ["<pause_0>", "<pause_1>", "<pause_2>"])]
+)
 def test_add_pause_tokens_registers_special_tokens_and_grows_embeddings(distinct, expected):
     tokenizer = build_digit_tokenizer()
     before = len(tokenizer)
@@ -36,7 +44,7 @@ def test_collator_masks_question_separator_pauses_and_padding():
     first = batch["input_ids"][0].tolist()
     question = tokenizer("1 2 + 3 4", add_special_tokens=False)["input_ids"]
     answer = tokenizer("4 6 0", add_special_tokens=False)["input_ids"]
-    assert first == question + [eos, pause, pause] + answer + [eos]
+    assert first == [*question, eos, pause, pause, *answer, eos]
     assert batch["labels"][0].tolist() == [IGNORE_INDEX] * (len(question) + 3) + answer + [eos]
     # the shorter row is right-padded, and padding is neither attended to nor learned
     second_length = int(batch["attention_mask"][1].sum())

@@ -19,8 +19,10 @@ from hf_seqvcr.scripts.train import main as train
 
 POSITIONS = 64
 TINY_CONFIG = {"model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 2, "n_positions": POSITIONS}
-BUILD = ("counting --min-length 1 --max-length 8 --test-lengths 4 8 --bucket-size 4 --train-size 40 "
-         "--validation-size 4 --test-size 4")  # fmt: skip
+BUILD = (
+    "counting --min-length 1 --max-length 8 --test-lengths 4 8 --bucket-size 4 --train-size 40 "
+    "--validation-size 4 --test-size 4"
+)
 VARIANTS, LENGTHS, DTYPES = ("ones", "commas", "random"), (2, 4, 8), ("float32", "bfloat16")
 PREFIX = "count ones:"
 PREFIX_TOKENS = len(build_digit_tokenizer()(PREFIX, add_special_tokens=False)["input_ids"])  # " o" is one token
@@ -32,10 +34,33 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     (root / "config.json").write_text(json.dumps(TINY_CONFIG))
     for method in ("vanilla", "seqvcr"):
-        train(None, ["--model_config", str(root / "config.json"), "--method", method, "--build_dataset", BUILD,
-                     "--max_steps", "2", "--per_device_train_batch_size", "8", "--seqvcr_proj_dim", "16",
-                     "--report_to", "none", "--save_strategy", "no", "--eval_strategy", "no", "--disable_tqdm", "true",
-                     "--output_dir", str(root / method)])  # fmt: skip
+        train(
+            None,
+            [
+                "--model_config",
+                str(root / "config.json"),
+                "--method",
+                method,
+                "--build_dataset",
+                BUILD,
+                "--max_steps",
+                "2",
+                "--per_device_train_batch_size",
+                "8",
+                "--seqvcr_proj_dim",
+                "16",
+                "--report_to",
+                "none",
+                "--save_strategy",
+                "no",
+                "--eval_strategy",
+                "no",
+                "--disable_tqdm",
+                "true",
+                "--output_dir",
+                str(root / method),
+            ],
+        )
     return {"vanilla": root / "vanilla", "seqvcr": root / "seqvcr"}
 
 
@@ -57,16 +82,35 @@ def test_one_distance_per_checkpoint_variant_length_and_dtype_and_a_plot_per_var
         assert point["tokens"] >= PREFIX_TOKENS + point["length"]  # commas add tokens
         assert point["variant"] == "commas" or point["tokens"] == PREFIX_TOKENS + point["length"]
     assert {(d["variant"], d["dtype"]) for d in report["decay"]} == {(v, d) for v in VARIANTS for d in DTYPES}
-    assert report["checkpoints"] == [{"label": "vanilla", "checkpoint": str(runs["vanilla"]),
-                                      "max_positions": POSITIONS, "num_pause_tokens": 0, "accuracy": None}]
+    assert report["checkpoints"] == [
+        {
+            "label": "vanilla",
+            "checkpoint": str(runs["vanilla"]),
+            "max_positions": POSITIONS,
+            "num_pause_tokens": 0,
+            "accuracy": None,
+        }
+    ]
     for variant in VARIANTS:
         assert_png(tmp_path / f"distance_{variant}.png")
     assert not (tmp_path / "accuracy.png").exists()
 
 
 def test_two_checkpoints_side_by_side_with_accuracy_per_length(runs, tmp_path, capsys):
-    report = probe(tmp_path, "--checkpoints", str(runs["vanilla"]), str(runs["seqvcr"]), "--labels", "v", "s",
-                   "--variants", "ones", "--dataset", str(runs["vanilla"] / "_dataset"), "--answer-position")
+    report = probe(
+        tmp_path,
+        "--checkpoints",
+        str(runs["vanilla"]),
+        str(runs["seqvcr"]),
+        "--labels",
+        "v",
+        "s",
+        "--variants",
+        "ones",
+        "--dataset",
+        str(runs["vanilla"] / "_dataset"),
+        "--answer-position",
+    )
     assert len(report["distances"]) == 2 * len(LENGTHS) * len(DTYPES) and report["answer_position"]
     for label in ("v", "s"):
         tokens = sorted({p["tokens"] for p in report["distances"] if p["label"] == label})
@@ -93,8 +137,9 @@ def _digits_only_checkpoint(run: Path, target: Path) -> Path:
     vocab = {piece: i for i, piece in enumerate(["<pad>", "<eos>", "<unk>", *"0123456789"])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>",
-                            unk_token="<unk>").save_pretrained(target)  # fmt: skip
+    PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>"
+    ).save_pretrained(target)
     return target
 
 
@@ -117,8 +162,11 @@ def _bad_checkpoint(kind: str, runs: dict[str, Path], root: Path) -> Path:
     [
         (None, ["--lengths", "0"], "--lengths: 0 is not a positive length"),
         (None, ["--lengths", "8:x"], "--lengths '8:x' is not a length or a range"),
-        (None, ["--lengths", "60"], "--lengths 60: the 'ones' prompt of 60 digits is 71 tokens, beyond the 64 "
-                                    "positions"),
+        (
+            None,
+            ["--lengths", "60"],
+            "--lengths 60: the 'ones' prompt of 60 digits is 71 tokens, beyond the 64 positions",
+        ),
         (None, ["--labels", "a", "b"], "--labels needs one distinct name per checkpoint"),
         (None, ["--dataset-config", "x"], "pass --dataset too"),
         ("missing", [], "does not exist"),
@@ -127,11 +175,16 @@ def _bad_checkpoint(kind: str, runs: dict[str, Path], root: Path) -> Path:
         ("masked LM", [], "was saved as BertForMaskedLM, not as a causal LM"),
         ("digits-only tokenizer", ["--variants", "commas"], "cannot probe --variants commas: symbol ','"),
         ("digits-only tokenizer", ["--prefix", "x"], "--prefix 'x': the tokenizer of"),
-        ("digits-only tokenizer", ["--variants", "ones", "--dataset", "DATASET"], "has no token for ' ' (in test_len4)"),
+        (
+            "digits-only tokenizer",
+            ["--variants", "ones", "--dataset", "DATASET"],
+            "has no token for ' ' (in test_len4)",
+        ),
     ],
-)  # fmt: skip
-def test_bad_input_exits_2_naming_the_flag_before_any_model_loads(runs, tmp_path, monkeypatch, capsys, kind, argv,
-                                                                  message):  # fmt: skip
+)
+def test_bad_input_exits_2_naming_the_flag_before_any_model_loads(
+    runs, tmp_path, monkeypatch, capsys, kind, argv, message
+):
     monkeypatch.setattr(probe_module, "load_pretrained", lambda *a, **k: pytest.fail("loaded a model"))
     checkpoint = runs["vanilla"] if kind is None else _bad_checkpoint(kind, runs, tmp_path)
     argv = [str(runs["vanilla"] / "_dataset") if arg == "DATASET" else arg for arg in argv]
@@ -154,9 +207,14 @@ def test_an_earlier_probe_is_replaced_only_with_overwrite(tmp_path, capsys):
     assert (tmp_path / "probe.json").read_text() == "{}"
 
 
-@pytest.mark.parametrize("flags", [["--output_dir", "OUT", "--overwrite_output_dir"],
-                                   ["--output-dir", "OUT", "--overwrite"],
-                                   ["--output_dir", "OUT", "--overwrite-output-dir", "true", "--separator_every", "2"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--output_dir", "OUT", "--overwrite_output_dir"],
+        ["--output-dir", "OUT", "--overwrite"],
+        ["--output_dir", "OUT", "--overwrite-output-dir", "true", "--separator_every", "2"],
+    ],
+)
 def test_the_training_spellings_of_the_flags_are_accepted(tmp_path, flags):
     argv = ["--checkpoints", "c", "--lengths", "4", *(str(tmp_path) if flag == "OUT" else flag for flag in flags)]
     _, args = probe_module.parse_args(argv)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from test_first_hour import ROOT, bare_copy
 
 SKIP_MARK = "<!-- not run by the tests:"
@@ -40,13 +41,19 @@ def test_readme_blocks_run_in_order_in_a_bare_copy(tmp_path):
     project = bare_copy(tmp_path / "hf-seqvcr")
     venv_bin = str(Path(sys.executable).parent)
     # one thread: two OpenMP threads on two cores stall whenever another job holds a core (bench/README.md)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1",
-           "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")])}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(project),
+        "OMP_NUM_THREADS": "1",
+        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+    }
     for body, reason in readme_blocks():
         if reason is not None:
             continue
         start = time.perf_counter()
-        run = subprocess.run(["bash", "-euo", "pipefail", "-c", body], cwd=project, env=env, capture_output=True,
-                             text=True, timeout=1200)  # fmt: skip
+        run = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", body], cwd=project, env=env, capture_output=True, text=True, timeout=1200
+        )
         assert run.returncode == 0, f"README block failed:\n{body}\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
         print(f"{time.perf_counter() - start:6.1f} s  {body.splitlines()[0]}")

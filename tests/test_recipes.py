@@ -21,10 +21,19 @@ from launch import accelerate_launch
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "multiplication" / "demo.yaml"
 TINY_RUN = [
-    "--build_dataset", "multiplication --digits 1 --train-size 60 --validation-size 10 --test-size 10",
-    "--max_train_samples", "16", "--max_steps", "2", "--per_device_train_batch_size", "8",
-    "--seqvcr_proj_dim", "16", "--logging_steps", "1",
-]  # fmt: skip
+    "--build_dataset",
+    "multiplication --digits 1 --train-size 60 --validation-size 10 --test-size 10",
+    "--max_train_samples",
+    "16",
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "8",
+    "--seqvcr_proj_dim",
+    "16",
+    "--logging_steps",
+    "1",
+]
 
 
 def test_yaml_sets_defaults_and_flags_override_them(tmp_path):
@@ -71,9 +80,14 @@ def test_missing_config_file_is_an_error(capsys):
 
 @pytest.mark.parametrize(
     "method, use_seqvcr, pauses, use_cot",
-    [("vanilla", False, 0, False), ("cot", False, 0, True), ("pause", False, 2, False),
-     ("seqvcr", True, 0, False), ("seqvcr_pause", True, 2, False)],
-)  # fmt: skip
+    [
+        ("vanilla", False, 0, False),
+        ("cot", False, 0, True),
+        ("pause", False, 2, False),
+        ("seqvcr", True, 0, False),
+        ("seqvcr_pause", True, 2, False),
+    ],
+)
 def test_methods_are_the_papers_five_configurations(tmp_path, method, use_seqvcr, pauses, use_cot):
     args, cot = apply_method(SeqVCRConfig(output_dir=str(tmp_path), report_to=[]), method), uses_cot(method)
     assert (args.use_seqvcr, args.num_pause_tokens, cot) == (use_seqvcr, pauses, use_cot)
@@ -98,12 +112,12 @@ def test_bad_flags_are_reported_before_any_work(tmp_path, capsys, argv, message)
 
 
 def test_unusable_data_is_one_message_naming_the_flag_not_a_traceback(tmp_path):
-    with pytest.raises(SystemExit, match="error: --dataset_name: .* does not exist"):
+    with pytest.raises(SystemExit, match=r"error: --dataset_name: .* does not exist"):
         main(DEMO, ["--dataset_name", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "a")])
     build = ["--build_dataset", "multiplication --digits 1 --train-size 8 --validation-size 2 --test-size 2"]
-    with pytest.raises(SystemExit, match="no 'test_n9' split .* pass `--test_split`"):
+    with pytest.raises(SystemExit, match=r"no 'test_n9' split .* pass `--test_split`"):
         main(DEMO, [*build, "--test_split", "test_n9", "--output_dir", str(tmp_path / "b")])
-    with pytest.raises(SystemExit, match="holds data built by .* pass another `--output_dir`"):
+    with pytest.raises(SystemExit, match=r"holds data built by .* pass another `--output_dir`"):
         main(DEMO, [*build[:1], build[1] + " --seed 5", "--output_dir", str(tmp_path / "b")])
 
 
@@ -146,7 +160,9 @@ def test_same_seed_gives_a_bit_identical_run_and_another_seed_does_not(tmp_path)
     other_losses, other_weights = run("c", 1)
     assert len(losses) == 2 and losses == same_losses
     assert weights.keys() == same_weights.keys() and all(torch.equal(weights[k], same_weights[k]) for k in weights)
-    assert losses != other_losses and not torch.equal(weights["transformer.wte.weight"], other_weights["transformer.wte.weight"])
+    assert losses != other_losses and not torch.equal(
+        weights["transformer.wte.weight"], other_weights["transformer.wte.weight"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -172,10 +188,17 @@ def test_the_method_decides_pauses_and_regularizer_and_keeps_a_chosen_pause_coun
 
 def test_default_output_dirs_differ_per_task_and_method(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    dirs = {parse(ROOT / "recipes" / task / "demo.yaml", ["--method", method])[2].output_dir
-            for task in ("multiplication", "lis") for method in ("vanilla", "seqvcr")}  # fmt: skip
-    assert dirs == {"outputs/multiplication-vanilla", "outputs/multiplication-seqvcr", "outputs/lis-vanilla",
-                    "outputs/lis-seqvcr"}  # fmt: skip
+    dirs = {
+        parse(ROOT / "recipes" / task / "demo.yaml", ["--method", method])[2].output_dir
+        for task in ("multiplication", "lis")
+        for method in ("vanilla", "seqvcr")
+    }
+    assert dirs == {
+        "outputs/multiplication-vanilla",
+        "outputs/multiplication-seqvcr",
+        "outputs/lis-vanilla",
+        "outputs/lis-seqvcr",
+    }
     iso_flop = parse(ROOT / "recipes" / "phop" / "demo.yaml", ["--config", str(ROOT / "recipes/phop/iso_flop.yaml")])[2]
     assert iso_flop.output_dir == "outputs/phop-iso_flop-vanilla"
 
@@ -213,8 +236,13 @@ def test_malformed_yaml_names_the_file(tmp_path, capsys):
 
 
 def test_the_summary_mentions_pause_tokens_only_when_the_run_has_them():
-    results = {"method": "vanilla", "test_exact_match": 0.5, "test_digit_accuracy": 0.75, "num_test_examples": 4,
-               "failed_checkpoint_pushes": []}
+    results = {
+        "method": "vanilla",
+        "test_exact_match": 0.5,
+        "test_digit_accuracy": 0.75,
+        "num_test_examples": 4,
+        "failed_checkpoint_pushes": [],
+    }
     assert "pause" not in summary(results, "out", 0)
     assert "with 2 pause tokens" in summary({**results, "method": "pause"}, "out", 2)
 
@@ -224,14 +252,33 @@ def test_a_looped_model_trains_through_the_recipe_and_reloads_looped(tmp_path):
     from hf_seqvcr.looped import LoopedLayers, decoder_layers
 
     output = tmp_path / "looped"
-    main(DEMO, ["--build_dataset", "phop --length 8 --hops 2 --train-size 60 --validation-size 10 --test-size 10",
-                "--method", "seqvcr", "--looped", "1,3", "--max_steps", "2", "--per_device_train_batch_size", "8",
-                "--seqvcr_proj_dim", "16", "--output_dir", str(output), "--report_to", "none"])  # fmt: skip
+    main(
+        DEMO,
+        [
+            "--build_dataset",
+            "phop --length 8 --hops 2 --train-size 60 --validation-size 10 --test-size 10",
+            "--method",
+            "seqvcr",
+            "--looped",
+            "1,3",
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "8",
+            "--seqvcr_proj_dim",
+            "16",
+            "--output_dir",
+            str(output),
+            "--report_to",
+            "none",
+        ],
+    )
     weights = load_file(output / "model.safetensors")
     assert {key.split(".")[2] for key in weights if key.startswith("transformer.h.")} == {"0"}  # one unique layer
     assert (output / "modeling_looped.py").is_file()  # loads without hf-seqvcr (tests/test_looped_remote_code.py)
     assert json.loads((output / "config.json").read_text())["auto_map"]["AutoModelForCausalLM"] == (
-        "modeling_looped.LoopedGPT2LMHeadModel")  # fmt: skip
+        "modeling_looped.LoopedGPT2LMHeadModel"
+    )
     model, _, _ = load_pretrained(output)
     assert isinstance(decoder_layers(model), LoopedLayers) and model.config.num_hidden_layers == 3
     assert model.config.loop_layout == {"block": 1, "loops": 3, "prefix": 0, "suffix": 0}
@@ -245,15 +292,25 @@ def test_a_malformed_loop_layout_is_reported_before_any_work(tmp_path, capsys, l
 
 
 @pytest.mark.parametrize(
-    "config", sorted(c for c in (ROOT / "recipes").glob("*/*.yaml") if c.parent.with_suffix(".py").is_file()),
+    "config",
+    sorted(c for c in (ROOT / "recipes").glob("*/*.yaml") if c.parent.with_suffix(".py").is_file()),
     ids=lambda path: f"{path.parent.name}/{path.name}",
 )
 def test_every_shipped_recipe_config_parses(tmp_path, config):
     script, _, training = parse(config, ["--output_dir", str(tmp_path), "--bf16", "false"])  # bf16 needs a GPU
     assert script.method in METHODS and training.output_dir == str(tmp_path)
     sft = sft_arguments(training)  # `--trainer sft` runs every config with the same settings
-    for name in ("learning_rate", "max_steps", "per_device_train_batch_size", "seqvcr_lambda_cov", "num_pause_tokens",
-                 "seqvcr_layers", "seed", "eval_strategy", "activation_checkpointing"):  # fmt: skip
+    for name in (
+        "learning_rate",
+        "max_steps",
+        "per_device_train_batch_size",
+        "seqvcr_lambda_cov",
+        "num_pause_tokens",
+        "seqvcr_layers",
+        "seed",
+        "eval_strategy",
+        "activation_checkpointing",
+    ):
         assert getattr(sft, name) == getattr(training, name), name
 
 
@@ -266,13 +323,15 @@ def test_trl_sft_trainer_takes_the_recipes_steps(tmp_path):
         main(DEMO, [*TINY_RUN, "--output_dir", str(output), "--trainer", trainer, "--report_to", "none"])
         history = json.loads((output / "trainer_state.json").read_text())["log_history"]
         return [e[k] for e in history if "loss" in e for k in ("loss", "ce", "seqvcr")], json.loads(
-            (output / "results.json").read_text())  # fmt: skip
+            (output / "results.json").read_text()
+        )
 
     ours, our_results = losses("trainer")
     trl, trl_results = losses("sft")
     assert len(ours) == 2 * 3 and trl == pytest.approx(ours, rel=1e-5)
     assert {"mean_token_accuracy", "entropy"} <= json.loads((tmp_path / "sft" / "trainer_state.json").read_text())[
-        "log_history"][0].keys()  # fmt: skip
+        "log_history"
+    ][0].keys()
     assert trl_results.keys() == our_results.keys() and 0.0 <= trl_results["test_exact_match"] <= 1.0
 
 

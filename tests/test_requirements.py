@@ -47,7 +47,9 @@ def declared() -> tuple[set[str], dict[str, set[str]]]:
     """(install_requires, extra -> its requirements), as canonical distribution names."""
     config = setup_cfg()
     extras = config["options.extras_require"] if config.has_section("options.extras_require") else {}
-    return requirement_names(config["options"]["install_requires"]), {k: requirement_names(v) for k, v in extras.items()}
+    return requirement_names(config["options"]["install_requires"]), {
+        k: requirement_names(v) for k, v in extras.items()
+    }
 
 
 def undeclared(
@@ -86,8 +88,8 @@ def test_every_import_of_the_shipped_code_is_declared_in_setup_cfg():
     problems = undeclared(
         shipped_sources(), install_requires, extras, EXTRA_MODULES, importlib.metadata.packages_distributions()
     )
-    assert not problems, "imported but not declared in setup.cfg install_requires (or the module's extra):\n" + "\n".join(
-        problems
+    assert not problems, (
+        "imported but not declared in setup.cfg install_requires (or the module's extra):\n" + "\n".join(problems)
     )
 
 
@@ -108,7 +110,9 @@ def test_the_torch_floor_is_the_torch_that_make_test_oldest_installs():
     """tests/oldest_pins.py pins every other floor; torch comes from the Makefile's CPU wheel, so compare them."""
     tested = re.search(r"^TORCH := torch==(\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     torch = next(
-        Requirement(line) for line in setup_cfg()["options"]["install_requires"].splitlines() if line.strip().startswith("torch")
+        Requirement(line)
+        for line in setup_cfg()["options"]["install_requires"].splitlines()
+        if line.strip().startswith("torch")
     )
     floor = next(spec.version for spec in torch.specifier if spec.operator == ">=")
     assert Version(floor) == Version(tested), f"setup.cfg says torch>={floor}, `make test-oldest` runs torch {tested}"
@@ -132,8 +136,10 @@ def test_the_version_has_one_home_setup_cfg():
     assert hf_seqvcr.__version__ == importlib.metadata.version("hf-seqvcr") == setup_cfg()["metadata"]["version"]
     init = ast.parse((ROOT / "hf_seqvcr" / "__init__.py").read_text())
     literals = [
-        node for node in ast.walk(init)
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets)
+        node
+        for node in ast.walk(init)
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "__version__" for t in node.targets)
         and isinstance(node.value, ast.Constant)
     ]
     assert not literals, "hf_seqvcr/__init__.py spells the version out; read it from the installed metadata"

@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 from peft import LoraConfig, PeftModel
-from tiny import addition_splits, sft_config, sgd_config, tiny_llama
 from transformers import Trainer
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
@@ -29,6 +28,7 @@ from hf_seqvcr import (
     get_projector,
     pause_token_ids,
 )
+from tiny import addition_splits, sft_config, sgd_config, tiny_llama
 
 PAUSES = 2
 CHAT_TEMPLATE = (  # role markers are special tokens (the digit tokenizer has no letters); assistant turns are marked
@@ -57,13 +57,24 @@ def prompt_completion(rows) -> Dataset:
 
 
 def conversational(rows) -> Dataset:
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": r["question"]}],
-                               "completion": [{"role": "assistant", "content": r["answer"]}]} for r in rows])  # fmt: skip
+    return Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["question"]}],
+                "completion": [{"role": "assistant", "content": r["answer"]}],
+            }
+            for r in rows
+        ]
+    )
 
 
 def messages(rows) -> Dataset:
-    return Dataset.from_list([{"messages": [{"role": "user", "content": r["question"]},
-                                            {"role": "assistant", "content": r["answer"]}]} for r in rows])  # fmt: skip
+    return Dataset.from_list(
+        [
+            {"messages": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["answer"]}]}
+            for r in rows
+        ]
+    )
 
 
 def train(tmp_path, tokenizer, rows, *, trainer_class=SeqVCRSFTTrainer, config=sft_config, **overrides):
@@ -86,7 +97,7 @@ def test_two_names_change_an_sft_script(tmp_path, tokenizer, qa_rows):
     ours = train(tmp_path, tokenizer, rows)
     batch = next(iter(ours.get_train_dataloader()))
     pause = pause_token_ids(ours.processing_class, PAUSES)
-    for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist()):
+    for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
         start = next(i for i, label in enumerate(labels) if label != -100)  # the completion's first token
         assert ids[start - PAUSES : start] == pause and pause[0] not in ids[: start - PAUSES] + ids[start:]
     logged = ours.state.log_history[0]
@@ -109,9 +120,13 @@ def test_two_names_change_an_sft_script(tmp_path, tokenizer, qa_rows):
 def test_a_collator_the_user_passes_is_kept(tmp_path, tokenizer, qa_rows):
     tokenizer = copy.deepcopy(tokenizer)
     theirs = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
-    trainer = SeqVCRSFTTrainer(model=tiny_llama(tokenizer), args=sft_config(tmp_path, num_pause_tokens=PAUSES),
-                               data_collator=theirs, train_dataset=messages(qa_rows.select(range(4))),
-                               processing_class=tokenizer)  # fmt: skip
+    trainer = SeqVCRSFTTrainer(
+        model=tiny_llama(tokenizer),
+        args=sft_config(tmp_path, num_pause_tokens=PAUSES),
+        data_collator=theirs,
+        train_dataset=messages(qa_rows.select(range(4))),
+        processing_class=tokenizer,
+    )
     assert trainer.data_collator.collator is theirs  # wrapped only to keep the pauses out of the loss
     batch = next(iter(trainer.get_train_dataloader()))
     pauses = torch.isin(batch["input_ids"], torch.tensor(pause_token_ids(tokenizer, PAUSES)))
@@ -127,8 +142,9 @@ def test_question_answer_rows_take_seqvcr_trainers_step(tmp_path, tokenizer, qa_
     for key in ("input_ids", "labels", "attention_mask"):
         assert torch.equal(batch[key], expected[key]), key
     for name, value in sft.model.named_parameters():
-        torch.testing.assert_close(value, dict(reference.model.named_parameters())[name], rtol=1e-5, atol=1e-6,
-                                   msg=name)  # fmt: skip
+        torch.testing.assert_close(
+            value, dict(reference.model.named_parameters())[name], rtol=1e-5, atol=1e-6, msg=name
+        )
     assert sft.state.log_history[0]["seqvcr"] == pytest.approx(reference.state.log_history[0]["seqvcr"], rel=1e-5)
 
 
@@ -139,7 +155,7 @@ def test_conversational_rows_get_pauses_after_the_generation_prompt(tmp_path, to
     batch = next(iter(ours.get_train_dataloader()))
     assistant = ours.processing_class.convert_tokens_to_ids("<|assistant|>")
     pause = pause_token_ids(ours.processing_class, PAUSES)
-    for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist()):
+    for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
         header = ids.index(assistant)
         assert ids[header + 1 : header + 1 + PAUSES] == pause
         assert all(label == -100 for label in labels[: header + 1 + PAUSES])
@@ -180,8 +196,13 @@ def test_peft_config_trains_lora_head_and_pause_rows_and_reloads_exactly(tmp_pat
     user_tokenizer = copy.deepcopy(tokenizer)
     torch.manual_seed(0)
     base = tiny_llama(user_tokenizer)
-    trainer = SeqVCRSFTTrainer(model=base, args=sft_config(tmp_path, num_pause_tokens=PAUSES, max_steps=2),
-                               train_dataset=rows, processing_class=user_tokenizer, peft_config=lora)  # fmt: skip
+    trainer = SeqVCRSFTTrainer(
+        model=base,
+        args=sft_config(tmp_path, num_pause_tokens=PAUSES, max_steps=2),
+        train_dataset=rows,
+        processing_class=user_tokenizer,
+        peft_config=lora,
+    )
     assert lora.modules_to_save is None and lora.trainable_token_indices is None  # the user's config is kept
     model = trainer.model
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -213,8 +234,9 @@ def test_checkpoint_resume_is_bit_exact_and_writes_a_card(tmp_path, tokenizer, q
 
     tokenizer_copy = copy.deepcopy(tokenizer)
     args = sft_config(tmp_path / "b", num_pause_tokens=PAUSES, **overrides)
-    resumed = SeqVCRSFTTrainer(model=tiny_llama(tokenizer_copy, seed=1), args=args, train_dataset=rows,
-                               processing_class=tokenizer_copy)  # fmt: skip
+    resumed = SeqVCRSFTTrainer(
+        model=tiny_llama(tokenizer_copy, seed=1), args=args, train_dataset=rows, processing_class=tokenizer_copy
+    )
     resumed.train(resume_from_checkpoint=str(checkpoint))
     for name, value in straight.model.named_parameters():
         assert torch.equal(value, dict(resumed.model.named_parameters())[name]), name
@@ -263,19 +285,32 @@ def test_configs_keep_every_default_of_the_class_they_join():
 
 def test_wrong_config_and_unsupported_batches_are_rejected_before_work(tmp_path, tokenizer, qa_rows):
     rows = prompt_completion(qa_rows)
-    with pytest.raises(TypeError, match="SeqVCRSFTConfig.*SeqVCRArguments"):
-        SeqVCRSFTTrainer(model=tiny_llama(tokenizer), args=SFTConfig(output_dir=str(tmp_path), use_cpu=True),
-                         train_dataset=rows, processing_class=tokenizer)  # fmt: skip
+    with pytest.raises(TypeError, match=r"SeqVCRSFTConfig.*SeqVCRArguments"):
+        SeqVCRSFTTrainer(
+            model=tiny_llama(tokenizer),
+            args=SFTConfig(output_dir=str(tmp_path), use_cpu=True),
+            train_dataset=rows,
+            processing_class=tokenizer,
+        )
     with pytest.raises(TypeError, match="SeqVCRSFTConfig"):
-        SeqVCRSFTTrainer(model=tiny_llama(tokenizer), args=sgd_config(tmp_path), train_dataset=rows,
-                         processing_class=tokenizer)  # fmt: skip
+        SeqVCRSFTTrainer(
+            model=tiny_llama(tokenizer), args=sgd_config(tmp_path), train_dataset=rows, processing_class=tokenizer
+        )
     with pytest.raises(ValueError, match="packing=False"):
-        SeqVCRSFTTrainer(model=tiny_llama(tokenizer), args=sft_config(tmp_path, packing=True, max_length=64),
-                         train_dataset=rows, processing_class=tokenizer)  # fmt: skip
+        SeqVCRSFTTrainer(
+            model=tiny_llama(tokenizer),
+            args=sft_config(tmp_path, packing=True, max_length=64),
+            train_dataset=rows,
+            processing_class=tokenizer,
+        )
     text = Dataset.from_list([{"text": "1 2"}] * 4)
-    with pytest.raises(ValueError, match="num_pause_tokens.*text"):
-        SeqVCRSFTTrainer(model=tiny_llama(tokenizer), args=sft_config(tmp_path, num_pause_tokens=2),
-                         train_dataset=text, processing_class=tokenizer)  # fmt: skip
+    with pytest.raises(ValueError, match=r"num_pause_tokens.*text"):
+        SeqVCRSFTTrainer(
+            model=tiny_llama(tokenizer),
+            args=sft_config(tmp_path, num_pause_tokens=2),
+            train_dataset=text,
+            processing_class=tokenizer,
+        )
 
 
 def test_a_missing_trl_names_the_extra(monkeypatch):
@@ -323,8 +358,9 @@ def test_a_forward_without_gradients_stops_training(tmp_path, qa_rows):
         train(tmp_path, build_digit_tokenizer(), qa_rows.select(range(4)), trainer_class=NoGrad, config=sgd_config)
 
 
-@pytest.mark.parametrize("trainer_class, config", [(SeqVCRSFTTrainer, sft_config), (SeqVCRTrainer, sgd_config)],
-                         ids=["sft", "trainer"])  # fmt: skip
+@pytest.mark.parametrize(
+    "trainer_class, config", [(SeqVCRSFTTrainer, sft_config), (SeqVCRTrainer, sgd_config)], ids=["sft", "trainer"]
+)
 def test_no_host_sync_in_steps_that_do_not_log(tmp_path, tokenizer, qa_rows, monkeypatch, trainer_class, config):
     """Reading a device value (`.item()`, `.tolist()`) waits for the GPU: ours happen only when a step logs."""
     library = str(Path(hf_seqvcr.__file__).parent)
@@ -349,7 +385,6 @@ def test_no_host_sync_in_steps_that_do_not_log(tmp_path, tokenizer, qa_rows, mon
 
     monkeypatch.setattr(trainer_class, "log", logging)
     rows = qa_rows if trainer_class is SeqVCRTrainer else prompt_completion(qa_rows)
-    trainer = train(tmp_path, tokenizer, rows, max_steps=2, logging_steps=2, trainer_class=trainer_class,
-                    config=config)  # fmt: skip
+    trainer = train(tmp_path, tokenizer, rows, max_steps=2, logging_steps=2, trainer_class=trainer_class, config=config)
     assert reads == []
     assert trainer.state.log_history[0]["seqvcr"] > 0  # the values were read where the step logs

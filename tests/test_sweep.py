@@ -59,5 +59,7 @@ def test_the_readme_see_it_config_is_the_sweeps_headline_cell_seed_0():
     for key in set(expected) - {"dataset_name", "save_strategy", "report_to", "disable_tqdm", "bf16"}:
         assert config[key] == expected[key], key
     builder, *words = shlex.split(config["build_dataset"])
-    assert [builder, *(f"{a}={b}" for a, b in zip(words[::2], words[1::2]))] == [TASKS["mul2"].builder,
-                                                                                 *builder_options(run)]
+    assert [builder, *(f"{a}={b}" for a, b in zip(words[::2], words[1::2], strict=True))] == [
+        TASKS["mul2"].builder,
+        *builder_options(run),
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from sweep_stats import format_mean_std, mean_std, paired_bootstrap_diff, spearman, steps_to  # noqa: E402
+from sweep_stats import format_mean_std, mean_std, paired_bootstrap_diff, spearman, steps_to
 
 
 def test_mean_std_uses_the_sample_std_and_refuses_to_call_one_value_tight():
@@ -54,7 +54,8 @@ def test_sweep_plans_resolve_to_unique_runs_with_the_method_md_lambdas():
     assert len({r.run_id for r in runs}) == len(runs) and len(runs) == len(resolve_plans(list(QUEUE)))
     assert {r.resolved_lambdas for r in runs if r.task.startswith("mul") and not r.lambdas} == {(1.0, 0.004)}
     assert {r.resolved_lambdas for r in runs if r.task.startswith(("arith", "lis"))} == {(0.1, 0.5)}
-    assert resolve_plans(["headline:0", "headline"])[:4] == [Run("mul2", m, 0) for m in
-                                                           ("vanilla", "pause", "seqvcr", "seqvcr_pause")]
+    assert resolve_plans(["headline:0", "headline"])[:4] == [
+        Run("mul2", m, 0) for m in ("vanilla", "pause", "seqvcr", "seqvcr_pause")
+    ]
     with pytest.raises(ValueError):
         Run("mul2", "vanilla", 0, lambdas=(1.0, 0.1))  # a λ variant without the regularizer

@@ -1,4 +1,5 @@
-"""The digit tokenizer: one token per digit, Deng et al.'s lines decode back byte for byte, saves like any HF tokenizer."""
+"""The digit tokenizer: one token per digit, Deng et al.'s lines decode back byte for byte, saves like any HF
+tokenizer."""
 
 from transformers import AutoTokenizer
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hub_server import USER
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from data_builders import load_task_dataset
@@ -25,6 +24,7 @@ from hf_seqvcr.evaluation import predict_answers
 from hf_seqvcr.pause import IGNORE_INDEX, max_positions, pause_token_ids
 from hf_seqvcr.pretrained import load_tokenizer, pretrained_collator
 from hf_seqvcr.scripts.train import main, parse
+from hub_server import USER
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "recipes" / "multiplication" / "pretrained.yaml"
@@ -34,8 +34,9 @@ ADDS_BOS = {"digits": False, "gpt2": False, "llama3": True, "llama2_bpe": True, 
 
 def pretrained(directory: Path, pauses: int = 2, distinct: bool = False):
     tokenizer = load_tokenizer(directory)
-    tokenizer, model = add_pause_tokens(tokenizer, AutoModelForCausalLM.from_pretrained(directory), pauses,
-                                        distinct=distinct)  # fmt: skip
+    tokenizer, model = add_pause_tokens(
+        tokenizer, AutoModelForCausalLM.from_pretrained(directory), pauses, distinct=distinct
+    )
     return model, tokenizer, PauseDataCollator(tokenizer, num_pause_tokens=pauses, distinct_pause_embeddings=distinct)
 
 
@@ -101,9 +102,23 @@ def test_rows_longer_than_the_models_positions_are_refused_with_the_count_and_th
 def test_the_recipe_refuses_rows_past_the_models_positions_before_training(family_dirs, tmp_path):
     output = tmp_path / "out"
     with pytest.raises(SystemExit, match=r"rows of `train split` are longer than the model's 256 positions"):
-        main(PRETRAINED, ["--model_name_or_path", str(family_dirs["llama3"]), "--build_dataset", "gsm8k",
-                          "--max_train_samples", "200", "--max_steps", "1", "--output_dir", str(output),
-                          "--report_to", "none"])  # fmt: skip
+        main(
+            PRETRAINED,
+            [
+                "--model_name_or_path",
+                str(family_dirs["llama3"]),
+                "--build_dataset",
+                "gsm8k",
+                "--max_train_samples",
+                "200",
+                "--max_steps",
+                "1",
+                "--output_dir",
+                str(output),
+                "--report_to",
+                "none",
+            ],
+        )
     assert not (output / "checkpoint-1").exists() and not (output / "model.safetensors").exists()
 
 
@@ -122,8 +137,14 @@ def test_distinct_pauses_on_a_checkpoint_that_has_the_shared_one_are_the_ones_us
 def test_pause_rows_start_at_the_mean_embedding_whether_grown_or_spare(spare_rows):
     tokenizer = build_digit_tokenizer()
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer) + spare_rows, hidden_size=16, intermediate_size=32,
-                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=len(tokenizer) + spare_rows,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     model = LlamaForCausalLM(config)
     known = len(tokenizer)
     mean_in = model.get_input_embeddings().weight[:known].mean(dim=0)
@@ -153,12 +174,32 @@ def test_the_recipe_fine_tunes_a_pretrained_directory_and_it_reloads_from_the_hu
     """Train (the pretrained YAML, a tiny local model) → results.json → push → `load_pretrained` from the Hub gives
     the same test scores; the saved tokenizer's chat template renders the training prompt."""
     output, repo_id = tmp_path / "out", f"{USER}/family-{family}-{uuid.uuid4().hex[:6]}"
-    results = main(PRETRAINED, [
-        "--model_name_or_path", str(family_dirs[family]), "--output_dir", str(output), "--report_to", "none",
-        "--build_dataset", "multiplication --digits 2 --train-size 40 --validation-size 4 --test-size 8",
-        "--max_train_samples", "16", "--max_steps", "2", "--per_device_train_batch_size", "8",
-        "--seqvcr_proj_dim", "16", "--save_strategy", "no", "--push_to_hub", "--hub_model_id", repo_id,
-    ])  # fmt: skip
+    results = main(
+        PRETRAINED,
+        [
+            "--model_name_or_path",
+            str(family_dirs[family]),
+            "--output_dir",
+            str(output),
+            "--report_to",
+            "none",
+            "--build_dataset",
+            "multiplication --digits 2 --train-size 40 --validation-size 4 --test-size 8",
+            "--max_train_samples",
+            "16",
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "8",
+            "--seqvcr_proj_dim",
+            "16",
+            "--save_strategy",
+            "no",
+            "--push_to_hub",
+            "--hub_model_id",
+            repo_id,
+        ],
+    )
     assert json.loads((output / "results.json").read_text())["model"] == str(family_dirs[family])
     model, tokenizer, collator = load_pretrained(repo_id)
     test = load_task_dataset(str(output / "_dataset"))["test"]

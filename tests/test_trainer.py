@@ -4,8 +4,6 @@ import pytest
 import torch
 from datasets import Dataset
 from safetensors.torch import load_file
-from tiny import addition_splits, tiny_gpt2
-from tiny import sgd_config as config
 from transformers import Trainer, TrainerCallback
 
 from hf_seqvcr import (
@@ -18,6 +16,8 @@ from hf_seqvcr import (
     seq_vcr_loss,
 )
 from hf_seqvcr.projection import PROJECTIONS_KEY, PROJECTOR_WEIGHTS_NAME
+from tiny import addition_splits, tiny_gpt2
+from tiny import sgd_config as config
 
 
 @pytest.fixture
@@ -33,8 +33,9 @@ def rows():
 
 def params_after_one_step(tmp_path, tokenizer, rows, **overrides) -> dict[str, torch.Tensor]:
     model = tiny_gpt2(tokenizer)
-    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, **overrides), train_dataset=rows,
-                            processing_class=tokenizer)  # fmt: skip
+    trainer = SeqVCRTrainer(
+        model=model, args=config(tmp_path, **overrides), train_dataset=rows, processing_class=tokenizer
+    )
     trainer.train()
     return {k: v.detach().clone() for k, v in model.named_parameters()}
 
@@ -101,14 +102,19 @@ def test_projection_head_in_checkpoints_not_in_final_weights_and_resume_restores
     assert not any(k.startswith("seqvcr_projector.") for k in load_file(tmp_path / "final" / "model.safetensors"))
 
     resumed_model = tiny_gpt2(tokenizer, seed=1)
-    resumed = SeqVCRTrainer(model=resumed_model, args=config(tmp_path, **args), train_dataset=rows,
-                            processing_class=tokenizer)  # fmt: skip
+    resumed = SeqVCRTrainer(
+        model=resumed_model, args=config(tmp_path, **args), train_dataset=rows, processing_class=tokenizer
+    )
     resumed.train(resume_from_checkpoint=str(checkpoint))
     for key, value in get_projector(resumed_model).state_dict().items():
         torch.testing.assert_close(value, trained_head[key], rtol=1e-6, atol=1e-7, msg=key)
 
-    kept = SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path, keep_projection_head=True),
-                         train_dataset=rows, processing_class=tokenizer)  # fmt: skip
+    kept = SeqVCRTrainer(
+        model=tiny_gpt2(tokenizer),
+        args=config(tmp_path, keep_projection_head=True),
+        train_dataset=rows,
+        processing_class=tokenizer,
+    )
     kept.save_model(str(tmp_path / "kept"))
     assert any(k.startswith("seqvcr_projector.") for k in load_file(tmp_path / "kept" / "model.safetensors"))
 
@@ -126,11 +132,16 @@ class HeadAfterEachStep(TrainerCallback):
 def test_resume_true_takes_the_last_checkpoint_and_logged_parts_still_add_up(tmp_path, tokenizer, rows):
     """`--resume_from_checkpoint true` arrives as the string "true"; after resuming, `ce + seqvcr` is still `loss`."""
     args = dict(save_strategy="steps", save_steps=1, per_device_train_batch_size=2)
-    SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path, max_steps=2, **args), train_dataset=rows,
-                  processing_class=tokenizer).train()  # fmt: skip
+    SeqVCRTrainer(
+        model=tiny_gpt2(tokenizer),
+        args=config(tmp_path, max_steps=2, **args),
+        train_dataset=rows,
+        processing_class=tokenizer,
+    ).train()
     model = tiny_gpt2(tokenizer, seed=1)
-    resumed = SeqVCRTrainer(model=model, args=config(tmp_path, max_steps=4, **args), train_dataset=rows,
-                            processing_class=tokenizer)  # fmt: skip
+    resumed = SeqVCRTrainer(
+        model=model, args=config(tmp_path, max_steps=4, **args), train_dataset=rows, processing_class=tokenizer
+    )
     steps = HeadAfterEachStep(model)
     resumed.add_callback(steps)
     resumed.train(resume_from_checkpoint="true")
@@ -143,8 +154,9 @@ def test_resume_true_takes_the_last_checkpoint_and_logged_parts_still_add_up(tmp
 
 @pytest.mark.parametrize("flag", [True, "true"])
 def test_resume_true_without_a_checkpoint_names_the_flag_and_the_directory(tmp_path, tokenizer, rows, flag):
-    trainer = SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows,
-                            processing_class=tokenizer)  # fmt: skip
+    trainer = SeqVCRTrainer(
+        model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows, processing_class=tokenizer
+    )
     with pytest.raises(ValueError, match=rf"--resume_from_checkpoint true.*{tmp_path / 'out'} holds no checkpoint-"):
         trainer.train(resume_from_checkpoint=flag)
 
@@ -152,9 +164,12 @@ def test_resume_true_without_a_checkpoint_names_the_flag_and_the_directory(tmp_p
 def test_a_last_micro_batch_of_one_row_skips_the_regularizer_and_is_counted(tmp_path, tokenizer, rows):
     """5 rows at batch 2: the epoch ends on one row, too few for a covariance across the batch."""
     model = tiny_gpt2(tokenizer)
-    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, max_steps=-1, num_train_epochs=1,
-                                                     per_device_train_batch_size=2),
-                            train_dataset=rows.select(range(5)), processing_class=tokenizer)  # fmt: skip
+    trainer = SeqVCRTrainer(
+        model=model,
+        args=config(tmp_path, max_steps=-1, num_train_epochs=1, per_device_train_batch_size=2),
+        train_dataset=rows.select(range(5)),
+        processing_class=tokenizer,
+    )
     heads = HeadAfterEachStep(model)
     trainer.add_callback(heads)
     with pytest.warns(UserWarning, match="single row.*seqvcr_skipped.*dataloader_drop_last"):
@@ -171,15 +186,20 @@ def test_a_last_micro_batch_of_one_row_skips_the_regularizer_and_is_counted(tmp_
 
 def test_the_projector_projects_exactly_the_requested_layers(tmp_path, tokenizer, rows):
     model = tiny_gpt2(tokenizer)
-    SeqVCRTrainer(model=model, args=config(tmp_path, seqvcr_layers=[1, -1]), train_dataset=rows,
-                  processing_class=tokenizer)  # fmt: skip
+    SeqVCRTrainer(
+        model=model, args=config(tmp_path, seqvcr_layers=[1, -1]), train_dataset=rows, processing_class=tokenizer
+    )
     projector = get_projector(model)
     batch = PauseDataCollator(tokenizer)(list(rows.select(range(2))))
     with torch.no_grad():
         hidden = model(**batch, output_hidden_states=True).hidden_states
         torch.testing.assert_close(projector(hidden, [2]), [projector.heads[1](hidden[2])])
-        torch.testing.assert_close(projector(hidden, [-1, 1]), [projector.heads[1](hidden[2]), projector.heads[0](hidden[1])])
-        with pytest.raises(ValueError, match=r"Hidden state 0 has no Seq-VCR head \(heads for \[1, 2\]\).*seqvcr_layers"):
+        torch.testing.assert_close(
+            projector(hidden, [-1, 1]), [projector.heads[1](hidden[2]), projector.heads[0](hidden[1])]
+        )
+        with pytest.raises(
+            ValueError, match=r"Hidden state 0 has no Seq-VCR head \(heads for \[1, 2\]\).*seqvcr_layers"
+        ):
             projector(hidden, [0])
 
 
@@ -212,7 +232,9 @@ def test_mixin_composes_with_another_trainer_subclass(tmp_path, tokenizer, rows)
     class Composed(SeqVCRMixin, CountingTrainer):
         pass
 
-    trainer = Composed(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows, processing_class=tokenizer)
+    trainer = Composed(
+        model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows, processing_class=tokenizer
+    )
     trainer.train()
     assert CountingTrainer.steps == 1 and "seqvcr_var" in trainer.state.log_history[0]
 
@@ -256,20 +278,24 @@ def test_batch_of_one_allowed_when_covariance_pools_positions(tmp_path):
 
 
 def test_layer_out_of_range_is_rejected_before_training(tmp_path, tokenizer, rows):
-    with pytest.raises(ValueError, match="seqvcr_layers.*out of range.*3 hidden states"):
-        SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path, seqvcr_layers=[5]), train_dataset=rows,
-                      processing_class=tokenizer)  # fmt: skip
+    with pytest.raises(ValueError, match=r"seqvcr_layers.*out of range.*3 hidden states"):
+        SeqVCRTrainer(
+            model=tiny_gpt2(tokenizer),
+            args=config(tmp_path, seqvcr_layers=[5]),
+            train_dataset=rows,
+            processing_class=tokenizer,
+        )
 
 
 def test_tokenizer_without_pad_token_is_rejected(tmp_path, tokenizer, rows):
     tokenizer.pad_token = None
-    with pytest.raises(ValueError, match="pad token.*tokenizer.pad_token = tokenizer.eos_token"):
+    with pytest.raises(ValueError, match=r"pad token.*tokenizer.pad_token = tokenizer.eos_token"):
         SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=rows, processing_class=tokenizer)
 
 
 def test_rows_without_expected_fields_are_rejected(tmp_path, tokenizer):
     bad = Dataset.from_list([{"prompt": "1 + 2", "completion": "3"}] * 4)
-    with pytest.raises(ValueError, match="train_dataset.*question.*answer"):
+    with pytest.raises(ValueError, match=r"train_dataset.*question.*answer"):
         SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path), train_dataset=bad, processing_class=tokenizer)
 
 
@@ -281,8 +307,9 @@ def test_missing_pause_tokens_are_reported(tmp_path, tokenizer, rows):
 def test_the_trainer_adds_missing_pause_tokens(tmp_path, tokenizer, rows):
     """`num_pause_tokens` is the one switch: a tokenizer without pauses gets them, and the model grows to fit."""
     model = tiny_gpt2(tokenizer)
-    trainer = SeqVCRTrainer(model=model, args=config(tmp_path, num_pause_tokens=2), train_dataset=rows,
-                            processing_class=tokenizer)  # fmt: skip
+    trainer = SeqVCRTrainer(
+        model=model, args=config(tmp_path, num_pause_tokens=2), train_dataset=rows, processing_class=tokenizer
+    )
     pause = tokenizer.convert_tokens_to_ids("<pause>")
     assert model.get_input_embeddings().num_embeddings == len(tokenizer) > pause
     assert trainer.data_collator(list(rows.select(range(2))))["input_ids"].eq(pause).sum() == 4

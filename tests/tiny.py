@@ -14,11 +14,21 @@ from hf_seqvcr.scripts.models import ModelArguments
 
 def _sgd_settings(tmp_path: Path) -> dict:
     return dict(
-        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, learning_rate=0.1, optim="sgd",
-        max_steps=1, lr_scheduler_type="constant", report_to=[], save_strategy="no", logging_steps=1,
-        use_cpu=True, train_sampling_strategy="sequential", seqvcr_proj_dim=16, disable_tqdm=True,
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        learning_rate=0.1,
+        optim="sgd",
+        max_steps=1,
+        lr_scheduler_type="constant",
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        use_cpu=True,
+        train_sampling_strategy="sequential",
+        seqvcr_proj_dim=16,
+        disable_tqdm=True,
         eval_exact_match=False,
-    )  # fmt: skip
+    )
 
 
 def sgd_config(tmp_path: Path, **overrides) -> SeqVCRConfig:
@@ -36,8 +46,16 @@ def sft_config(tmp_path: Path, **overrides):
 
 def lora_arguments(**overrides) -> ModelArguments:
     """`--use_peft` with rank 4 and no dropout, for the tiny models (the model name is only recorded)."""
-    return ModelArguments(**{"model_name_or_path": "tiny-llama", "use_peft": True, "lora_r": 4, "lora_alpha": 8,
-                             "lora_dropout": 0.0, **overrides})  # fmt: skip
+    return ModelArguments(
+        **{
+            "model_name_or_path": "tiny-llama",
+            "use_peft": True,
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "lora_dropout": 0.0,
+            **overrides,
+        }
+    )
 
 
 def tiny_lora():
@@ -54,10 +72,18 @@ def tiny_llama(
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128, tie_word_embeddings=tied,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        tie_word_embeddings=tied,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -66,10 +92,18 @@ def tiny_gpt2(tokenizer: PreTrainedTokenizerBase, *, hidden: int = 32, layers: i
 
     torch.manual_seed(seed)
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=2, n_positions=128,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        n_embd=hidden,
+        n_layer=layers,
+        n_head=2,
+        n_positions=128,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     return GPT2LMHeadModel(config)
 
 

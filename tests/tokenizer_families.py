@@ -43,7 +43,7 @@ def _corpus(seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     lines = []
     for _ in range(400):
-        a, b = rng.randrange(10**rng.randint(1, 5)), rng.randrange(10**rng.randint(1, 5))
+        a, b = rng.randrange(10 ** rng.randint(1, 5)), rng.randrange(10 ** rng.randint(1, 5))
         lines += [f"{a} * {b} = {a * b}", " ".join(str(a)) + " + " + " ".join(str(b)), f"{a}+{b}={a + b} #### {b}"]
     lines += ["Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May."] * 5
     return lines
@@ -55,8 +55,9 @@ def _byte_level(digits_in_threes: bool, specials: list[str]) -> Tokenizer:
     backend.pre_tokenizer = pre_tokenizers.Sequence([*split, pre_tokenizers.ByteLevel(add_prefix_space=False)])
     backend.decoder = decoders.ByteLevel()
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=alphabet,
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=alphabet, show_progress=False
+    )
     backend.train_from_iterator(_corpus(), trainer)
     backend.post_processor = processors.ByteLevel(trim_offsets=False)
     return backend
@@ -69,12 +70,16 @@ def _metaspace(model: str) -> Tokenizer:
         trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False)
     else:
         backend = Tokenizer(models.Unigram())
-        trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=specials, unk_token="<unk>",
-                                          show_progress=False)  # fmt: skip
+        trainer = trainers.UnigramTrainer(
+            vocab_size=300, special_tokens=specials, unk_token="<unk>", show_progress=False
+        )
     backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split("▁", behavior="merged_with_next"), pre_tokenizers.Digits(individual_digits=True),
-    ])  # fmt: skip
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split("▁", behavior="merged_with_next"),
+            pre_tokenizers.Digits(individual_digits=True),
+        ]
+    )
     backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
     backend.train_from_iterator(_corpus(), trainer)
     backend.post_processor = processors.TemplateProcessing(
@@ -89,16 +94,20 @@ def build_family_tokenizer(family: str) -> PreTrainedTokenizerFast:
         return build_digit_tokenizer()
     if family == "gpt2":
         backend = _byte_level(False, ["<|endoftext|>"])
-        return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                       unk_token="<|endoftext|>")  # fmt: skip
+        return PreTrainedTokenizerFast(
+            tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>"
+        )
     if family == "llama3":
         backend = _byte_level(True, ["<|begin_of_text|>", "<|end_of_text|>"])
         bos = "<|begin_of_text|>"
-        backend.post_processor = processors.Sequence([
-            processors.ByteLevel(trim_offsets=False),
-            processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
-                                          special_tokens=[(bos, backend.token_to_id(bos))]),
-        ])  # fmt: skip
+        backend.post_processor = processors.Sequence(
+            [
+                processors.ByteLevel(trim_offsets=False),
+                processors.TemplateProcessing(
+                    single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, backend.token_to_id(bos))]
+                ),
+            ]
+        )
         return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token="<|end_of_text|>")
     if family in ("llama2_bpe", "llama2_unigram"):
         backend = _metaspace(family.removeprefix("llama2_"))
@@ -117,15 +126,26 @@ def save_family_model(family: str, directory: Path, *, hidden: int = 32, layers:
     tokenizer.model_max_length = MAX_POSITIONS
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=MAX_POSITIONS,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=MAX_POSITIONS,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     model = LlamaForCausalLM(config)
     if family == "llama3":  # as Meta ships it: sampling at temperature 0.6, top-p 0.9
-        model.generation_config = GenerationConfig(do_sample=True, temperature=0.6, top_p=0.9,
-                                                   bos_token_id=config.bos_token_id,
-                                                   eos_token_id=config.eos_token_id)  # fmt: skip
+        model.generation_config = GenerationConfig(
+            do_sample=True,
+            temperature=0.6,
+            top_p=0.9,
+            bos_token_id=config.bos_token_id,
+            eos_token_id=config.eos_token_id,
+        )
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

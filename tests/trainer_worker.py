@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import torch
-from tiny import addition_splits, sft_config, sgd_config, tiny_llama, tiny_lora
 
 from hf_seqvcr import SeqVCRSFTTrainer, SeqVCRTrainer, add_pause_tokens, attach_projector, build_digit_tokenizer
 from hf_seqvcr.lora import get_lora_model
+from tiny import addition_splits, sft_config, sgd_config, tiny_llama, tiny_lora
 
 ROWS = 4  # the global batch: 2 per process under torchrun, 4 in the single-process reference
 PAUSES = 2
@@ -31,17 +31,23 @@ def one_step_update(output_dir: Path, setting: str, per_device_batch: int) -> di
     model = tiny_llama(tokenizer)
     torch.manual_seed(0)
     tokenizer, model = add_pause_tokens(tokenizer, model, PAUSES)
-    args = (sft_config if sft else sgd_config)(output_dir, per_device_train_batch_size=per_device_batch,
-                                               num_pause_tokens=PAUSES, seqvcr_lambda_cov=0.5, max_grad_norm=0.0,
-                                               **overrides)  # fmt: skip
+    args = (sft_config if sft else sgd_config)(
+        output_dir,
+        per_device_train_batch_size=per_device_batch,
+        num_pause_tokens=PAUSES,
+        seqvcr_lambda_cov=0.5,
+        max_grad_norm=0.0,
+        **overrides,
+    )
     attach_projector(model, args.seqvcr_layers, args.seqvcr_proj_dim, args.seqvcr_proj_type)
     model.double()  # float64, so that summing in another order stays far below the compared tolerance
     if use_lora:
         model = get_lora_model(model, tokenizer, tiny_lora(), gradient_checkpointing=True)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     rows = addition_splits(digits=2, train=ROWS, test=0)[0]  # equal lengths: no padding differs between layouts
-    (SeqVCRSFTTrainer if sft else SeqVCRTrainer)(model=model, args=args, train_dataset=rows,
-                                                 processing_class=tokenizer).train()  # fmt: skip
+    (SeqVCRSFTTrainer if sft else SeqVCRTrainer)(
+        model=model, args=args, train_dataset=rows, processing_class=tokenizer
+    ).train()
     return {name: p.detach() - before[name] for name, p in model.named_parameters() if p.requires_grad}
 
 

@@ -21,7 +21,8 @@ class SeqVCRParser(HfArgumentParser):
     `alternatives` are groups of arguments that exclude each other (e.g. two data sources): one given as a flag also
     drops the others' config-file values, so a flag can switch a config to another alternative. After parsing,
     `given` holds the names the user set (as a flag or in the config file), so callers can tell a choice from a
-    default, and `config_path` the file the defaults came from. Errors print one short usage line and the message, with the closest valid flag for a misspelled one.
+    default, and `config_path` the file the defaults came from. Errors print one short usage line and the message,
+    with the closest valid flag for a misspelled one.
     """
 
     def __init__(self, dataclass_types, *, alternatives: Sequence[Sequence[str]] = (), **kwargs) -> None:
@@ -30,9 +31,11 @@ class SeqVCRParser(HfArgumentParser):
         self.given: set[str] = set()
         self.config_path: Path | None = None
         self.add_argument(  # parsed by hand before the dataclasses see the flags; listed here for --help
-            CONFIG_FLAG, metavar="FILE.yaml", default=argparse.SUPPRESS,
+            CONFIG_FLAG,
+            metavar="FILE.yaml",
+            default=argparse.SUPPRESS,
             help="YAML file of argument defaults (the recipe's demo.yaml without it); flags override its values",
-        )  # fmt: skip
+        )
 
     def parse_args_and_config(
         self, args: Sequence[str] | None = None, default_config: str | Path | None = None
@@ -55,8 +58,10 @@ class SeqVCRParser(HfArgumentParser):
                 if flags & group:
                     config = {key: value for key, value in config.items() if key not in group - flags}
                 elif len(group & set(config)) > 1:
-                    self.error(f"{config_path} sets {', '.join(sorted(group & set(config)))}, which exclude each "
-                               "other; keep one in the file, or pass one as a flag to replace the file's choice")  # fmt: skip
+                    self.error(
+                        f"{config_path} sets {', '.join(sorted(group & set(config)))}, which exclude each "
+                        "other; keep one in the file, or pass one as a flag to replace the file's choice"
+                    )
             self.set_defaults(**config)
         self.given = flags | set(config)
         self.config_path = None if config_path is None else Path(config_path)
@@ -70,13 +75,18 @@ class SeqVCRParser(HfArgumentParser):
 
     def _suggestion(self, unknown: Sequence[str]) -> str:
         flags = [arg.split("=")[0] for arg in unknown if arg.startswith("--")]
-        close = [match for flag in flags for match in difflib.get_close_matches(flag, self._known_flags(), n=1, cutoff=0.75)]
+        close = [
+            match for flag in flags for match in difflib.get_close_matches(flag, self._known_flags(), n=1, cutoff=0.75)
+        ]
         return f" (did you mean {' / '.join(close)}?)" if close else ""
 
     def error(self, message: str):
         """The message first and a one-line usage, instead of argparse's full usage dump of every Trainer flag."""
-        self.exit(2, f"{self.prog}: error: {message}\nusage: {self.prog} [{CONFIG_FLAG} FILE.yaml] [--FLAG VALUE ...]"
-                     f"   ({self.prog} --help lists every flag)\n")  # fmt: skip
+        self.exit(
+            2,
+            f"{self.prog}: error: {message}\nusage: {self.prog} [{CONFIG_FLAG} FILE.yaml] [--FLAG VALUE ...]"
+            f"   ({self.prog} --help lists every flag)\n",
+        )
 
     def _read_config(self, path: Path) -> dict:
         if not path.is_file():
@@ -92,6 +102,8 @@ class SeqVCRParser(HfArgumentParser):
         if unknown:
             close = {key: difflib.get_close_matches(key, known, n=1, cutoff=0.75) for key in unknown}
             hints = ", ".join(f"{key} → {match[0]}" for key, match in close.items() if match)
-            self.error(f"{CONFIG_FLAG} {path}: unknown keys {unknown}; check their spelling against `--help`"
-                       + (f" (did you mean {hints}?)" if hints else ""))  # fmt: skip
+            self.error(
+                f"{CONFIG_FLAG} {path}: unknown keys {unknown}; check their spelling against `--help`"
+                + (f" (did you mean {hints}?)" if hints else "")
+            )
         return config

@@ -79,7 +79,9 @@ def parse_lengths(tokens: Sequence[str]) -> list[int]:
             if step.startswith("x"):
                 factor = float(step[1:])
                 if not factor > 1 or start < 1:
-                    raise UsageError(f"--lengths {token}: a geometric range needs START >= 1 and FACTOR > 1, e.g. 4:256:x2")
+                    raise UsageError(
+                        f"--lengths {token}: a geometric range needs START >= 1 and FACTOR > 1, e.g. 4:256:x2"
+                    )
                 value = float(start)
                 while round(value) <= stop:
                     lengths.add(round(value))
@@ -104,33 +106,65 @@ def parse_lengths(tokens: Sequence[str]) -> list[int]:
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(
-        prog="seqvcr-probe", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1],
+        prog="seqvcr-probe",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n")[-1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    parser.add_argument("--checkpoints", nargs="+", required=True, metavar="DIR_OR_HUB_ID",
-                        help="causal LMs (save_pretrained directories or Hub ids), drawn side by side")
-    parser.add_argument("--labels", nargs="+", metavar="NAME",
-                        help="legend names, one per checkpoint (default: directory names)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                        help="prompt pairs: 'ones' (1…1 vs one more 1, Thm 4.2), 'commas' (a comma after every "
-                        "--separator-every digits), 'random' (random digits ending in 1 vs 11); default all")
-    parser.add_argument("--lengths", nargs="+", default=list(DEFAULT_LENGTHS), metavar="N|RANGE",
-                        help=f"digits in the shorter prompt: {LENGTHS_HELP}; default {' '.join(DEFAULT_LENGTHS)}")
-    parser.add_argument("--prefix", default="",
-                        help="text before the digits, e.g. 'count ones:' for our counting models (default none)")
-    parser.add_argument("--answer-position", action="store_true",
-                        help="measure at the token a checkpoint answers from: append its <eos> and pause tokens to "
-                        "both prompts, as its training prompts end (default: at the last digit, the paper's pair)")
+    )
+    parser.add_argument(
+        "--checkpoints",
+        nargs="+",
+        required=True,
+        metavar="DIR_OR_HUB_ID",
+        help="causal LMs (save_pretrained directories or Hub ids), drawn side by side",
+    )
+    parser.add_argument(
+        "--labels", nargs="+", metavar="NAME", help="legend names, one per checkpoint (default: directory names)"
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="prompt pairs: 'ones' (1…1 vs one more 1, Thm 4.2), 'commas' (a comma after every "
+        "--separator-every digits), 'random' (random digits ending in 1 vs 11); default all",
+    )
+    parser.add_argument(
+        "--lengths",
+        nargs="+",
+        default=list(DEFAULT_LENGTHS),
+        metavar="N|RANGE",
+        help=f"digits in the shorter prompt: {LENGTHS_HELP}; default {' '.join(DEFAULT_LENGTHS)}",
+    )
+    parser.add_argument(
+        "--prefix", default="", help="text before the digits, e.g. 'count ones:' for our counting models (default none)"
+    )
+    parser.add_argument(
+        "--answer-position",
+        action="store_true",
+        help="measure at the token a checkpoint answers from: append its <eos> and pause tokens to "
+        "both prompts, as its training prompts end (default: at the last digit, the paper's pair)",
+    )
     parser.add_argument("--separator-every", type=int, default=3, help="digits between commas (default 3, the paper's)")
     parser.add_argument("--seed", type=int, default=0, help="draws the digits of the 'random' variant")
-    parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=["float32", "bfloat16"],
-                        help="precisions the model computes in (a cast copy each; default float32 bfloat16)")
-    parser.add_argument("--dataset", default=None, metavar="DIR_OR_HUB_ID",
-                        help="also score exact match per length on its test_len<L> splits (a copying or counting "
-                        "build, e.g. a recipe's <output_dir>/_dataset)")
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=list(DTYPES),
+        default=["float32", "bfloat16"],
+        help="precisions the model computes in (a cast copy each; default float32 bfloat16)",
+    )
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        metavar="DIR_OR_HUB_ID",
+        help="also score exact match per length on its test_len<L> splits (a copying or counting "
+        "build, e.g. a recipe's <output_dir>/_dataset)",
+    )
     parser.add_argument("--dataset-config", default=None, help="configuration name inside --dataset")
-    parser.add_argument("--num-examples", type=int, default=None,
-                        help="score the first N rows of each test_len<L> split (default all)")
+    parser.add_argument(
+        "--num-examples", type=int, default=None, help="score the first N rows of each test_len<L> split (default all)"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="generation batch for --dataset")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", required=True, type=Path, help="where probe.json and the PNGs go")
@@ -142,8 +176,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     except UsageError as error:
         parser.error(str(error))
     if args.labels is not None and len(set(args.labels)) != len(args.checkpoints):
-        parser.error(f"--labels needs one distinct name per checkpoint: got {args.labels} "
-                     f"for {len(args.checkpoints)} checkpoints")  # fmt: skip
+        parser.error(
+            f"--labels needs one distinct name per checkpoint: got {args.labels} "
+            f"for {len(args.checkpoints)} checkpoints"
+        )
     if args.separator_every < 1:
         parser.error(f"--separator-every must be >= 1, got {args.separator_every}; the paper used 3")
     if args.num_examples is not None and args.num_examples < 1:
@@ -177,32 +213,40 @@ def load_config(source: str) -> PretrainedConfig:
             what = "is a file" if path.exists() else "does not exist"
             raise UsageError(f"--checkpoints {source} {what}; pass a save_pretrained directory or a Hub id")
         if not (path / "config.json").is_file():
-            raise UsageError(f"--checkpoints {source} has no config.json, so it is not a causal LM checkpoint; pass "
-                             "a directory written by save_pretrained (e.g. a recipe's --output_dir)")  # fmt: skip
+            raise UsageError(
+                f"--checkpoints {source} has no config.json, so it is not a causal LM checkpoint; pass "
+                "a directory written by save_pretrained (e.g. a recipe's --output_dir)"
+            )
     try:
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError, KeyError) as error:
-        raise UsageError(f"--checkpoints {source}: its config cannot be loaded ({error}); pass a causal LM "
-                         "directory or Hub id") from None  # fmt: skip
+        raise UsageError(
+            f"--checkpoints {source}: its config cannot be loaded ({error}); pass a causal LM directory or Hub id"
+        ) from None
     registered = type(config) in MODEL_FOR_CAUSAL_LM_MAPPING  # with the looped models hf_seqvcr.looped registers
     causal = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)].__name__ if registered else None
     if causal is None:
-        raise UsageError(f"--checkpoints {source} is a {config.model_type!r} model, which AutoModelForCausalLM "
-                         "cannot load; pass a decoder-only causal LM (GPT-2, LLaMA, …)")  # fmt: skip
+        raise UsageError(
+            f"--checkpoints {source} is a {config.model_type!r} model, which AutoModelForCausalLM "
+            "cannot load; pass a decoder-only causal LM (GPT-2, LLaMA, …)"
+        )
     saved = config.architectures or []
     if saved and not any(name == causal or name.endswith(("ForCausalLM", "LMHeadModel")) for name in saved):
-        raise UsageError(f"--checkpoints {source} was saved as {', '.join(saved)}, not as a causal LM "
-                         f"({causal}): AutoModelForCausalLM would add an untrained head; pass a causal LM "
-                         "checkpoint")  # fmt: skip
+        raise UsageError(
+            f"--checkpoints {source} was saved as {', '.join(saved)}, not as a causal LM "
+            f"({causal}): AutoModelForCausalLM would add an untrained head; pass a causal LM "
+            "checkpoint"
+        )
     return config
 
 
 def unknown_symbol(tokenizer: PreTrainedTokenizerBase, text: str) -> str | None:
     """The first character of ``text`` the tokenizer maps to its unknown token, if any."""
     for symbol in sorted(set(text)):
-        if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in tokenizer(
-            symbol, add_special_tokens=False
-        )["input_ids"]:
+        if (
+            tokenizer.unk_token_id is not None
+            and tokenizer.unk_token_id in tokenizer(symbol, add_special_tokens=False)["input_ids"]
+        ):
             return symbol
     return None
 
@@ -214,22 +258,34 @@ def prepare(source: str, label: str, args: argparse.Namespace) -> Checkpoint:
         tokenizer = load_tokenizer(source)
         collator = pretrained_collator(tokenizer, config)
     except (OSError, ValueError) as error:
-        raise UsageError(f"--checkpoints {source}: its tokenizer cannot build prompts ({error}); save the "
-                         "tokenizer with the model (tokenizer.save_pretrained)") from None  # fmt: skip
+        raise UsageError(
+            f"--checkpoints {source}: its tokenizer cannot build prompts ({error}); save the "
+            "tokenizer with the model (tokenizer.save_pretrained)"
+        ) from None
     symbol = unknown_symbol(tokenizer, args.prefix)
     if symbol is not None:
-        raise UsageError(f"--prefix {args.prefix!r}: the tokenizer of {source} has no token for {symbol!r}; "
-                         "drop that character from --prefix")  # fmt: skip
+        raise UsageError(
+            f"--prefix {args.prefix!r}: the tokenizer of {source} has no token for {symbol!r}; "
+            "drop that character from --prefix"
+        )
     limit = max_positions(config)
     tail = collator.prompt_ids("") if args.answer_position else []
     pairs = {}
     for variant in args.variants:
         try:
-            built = prompt_pairs(tokenizer, args.lengths, variant=variant, prefix=args.prefix, max_positions=None,
-                                 separator_every=args.separator_every, seed=args.seed)  # fmt: skip
+            built = prompt_pairs(
+                tokenizer,
+                args.lengths,
+                variant=variant,
+                prefix=args.prefix,
+                max_positions=None,
+                separator_every=args.separator_every,
+                seed=args.seed,
+            )
         except ValueError as error:  # the only one left: a symbol that is not one token
-            raise UsageError(f"--checkpoints {source} cannot probe --variants {variant}: {error}; or drop "
-                             f"{variant} from --variants") from None  # fmt: skip
+            raise UsageError(
+                f"--checkpoints {source} cannot probe --variants {variant}: {error}; or drop {variant} from --variants"
+            ) from None
         pairs[variant] = [PromptPair(p.length, p.first + tail, p.second + tail) for p in built]
         longest = max(pairs[variant], key=lambda pair: len(pair.second))
         if limit is not None and len(longest.second) > limit:
@@ -238,7 +294,8 @@ def prepare(source: str, label: str, args: argparse.Namespace) -> Checkpoint:
                 f"--lengths {longest.length}: the {variant!r} prompt of {longest.length} digits is "
                 f"{len(longest.second)} tokens, beyond the {limit} positions of {source} (its config's "
                 "max_position_embeddings / n_positions); pass --lengths "
-                + (f"up to {max(fits)}" if fits else "shorter lengths") + " or a shorter --prefix"
+                + (f"up to {max(fits)}" if fits else "shorter lengths")
+                + " or a shorter --prefix"
             )
     return Checkpoint(source, label, config, tokenizer, collator, limit, pairs)
 
@@ -253,8 +310,9 @@ def load_buckets(args: argparse.Namespace) -> dict[int, Dataset]:
         buckets = {n: rows.select(range(min(args.num_examples, len(rows)))) for n, rows in buckets.items()}
     empty = [bucket_split(n) for n, rows in buckets.items() if len(rows) == 0]
     if empty:
-        raise UsageError(f"--dataset {args.dataset}: split(s) {', '.join(empty)} have no rows; rebuild with "
-                         "--bucket-size >= 1")  # fmt: skip
+        raise UsageError(
+            f"--dataset {args.dataset}: split(s) {', '.join(empty)} have no rows; rebuild with --bucket-size >= 1"
+        )
     return buckets
 
 
@@ -264,24 +322,29 @@ def check_buckets(checkpoint: Checkpoint, buckets: Mapping[int, Dataset], datase
         text = "".join(rows["question"]) + "".join(rows["answer"])
         symbol = unknown_symbol(checkpoint.tokenizer, text)
         if symbol is not None:
-            raise UsageError(f"--dataset {dataset}: the tokenizer of {checkpoint.source} has no token for {symbol!r} "
-                             f"(in {bucket_split(length)}); probe it without --dataset, or use a checkpoint "
-                             "trained on that task")  # fmt: skip
+            raise UsageError(
+                f"--dataset {dataset}: the tokenizer of {checkpoint.source} has no token for {symbol!r} "
+                f"(in {bucket_split(length)}); probe it without --dataset, or use a checkpoint "
+                "trained on that task"
+            )
         if checkpoint.max_positions is None:
             continue
         collator = checkpoint.collator
         tokens = max(len(collator.prompt_ids(row["question"])) + len(collator.target_ids(row)) for row in rows)
         if tokens > checkpoint.max_positions:
-            raise UsageError(f"--dataset {dataset}: {bucket_split(length)} needs {tokens} tokens with its answer, "
-                             f"beyond the {checkpoint.max_positions} positions of {checkpoint.source}; rebuild "
-                             "it with shorter --test-lengths, or drop --dataset")  # fmt: skip
+            raise UsageError(
+                f"--dataset {dataset}: {bucket_split(length)} needs {tokens} tokens with its answer, "
+                f"beyond the {checkpoint.max_positions} positions of {checkpoint.source}; rebuild "
+                "it with shorter --test-lengths, or drop --dataset"
+            )
 
 
 # --- the work --------------------------------------------------------------------------------------------
 
 
-def probe(checkpoint: Checkpoint, args: argparse.Namespace, buckets: Mapping[int, Dataset] | None,
-          progress: tqdm) -> tuple[list[dict], dict[int, float] | None]:  # fmt: skip
+def probe(
+    checkpoint: Checkpoint, args: argparse.Namespace, buckets: Mapping[int, Dataset] | None, progress: tqdm
+) -> tuple[list[dict], dict[int, float] | None]:
     """Distances per variant, length and dtype (each dtype a cast copy of the fp32 weights), and exact match per
     bucket with the model as loaded in fp32."""
     model = load_pretrained(checkpoint.source, dtype=torch.float32)[0].to(args.device)
@@ -293,8 +356,9 @@ def probe(checkpoint: Checkpoint, args: argparse.Namespace, buckets: Mapping[int
             for pair in pairs:
                 progress.set_postfix_str(f"{checkpoint.label} {variant} n={pair.length} {dtype_name}")
                 (point,) = pair_distances(runner, [pair], dtypes=[dtype])
-                distances.append({"label": checkpoint.label, "variant": variant, "tokens": len(pair.first),
-                                  **asdict(point)})  # fmt: skip
+                distances.append(
+                    {"label": checkpoint.label, "variant": variant, "tokens": len(pair.first), **asdict(point)}
+                )
                 progress.update()
         del runner
     accuracy = None
@@ -329,11 +393,16 @@ def decay_summary(distances: Sequence[Mapping]) -> list[dict]:
         points = sorted(points, key=lambda point: point["length"])
         below = [p["length"] for p in points if p["linf"] < p["bf16_resolution"]]
         zero = [p["length"] for p in points if p["linf"] == 0]
-        summary.append({
-            "label": label, "variant": variant, "dtype": dtype,
-            "loglog_slope": loglog_slope([p["length"] for p in points], [p["linf"] for p in points]),
-            "first_below_bf16_resolution": below[0] if below else None, "first_zero": zero[0] if zero else None,
-        })  # fmt: skip
+        summary.append(
+            {
+                "label": label,
+                "variant": variant,
+                "dtype": dtype,
+                "loglog_slope": loglog_slope([p["length"] for p in points], [p["linf"] for p in points]),
+                "first_below_bf16_resolution": below[0] if below else None,
+                "first_zero": zero[0] if zero else None,
+            }
+        )
     return summary
 
 
@@ -349,15 +418,26 @@ def plot_distances(distances: Sequence[Mapping], labels: Sequence[str], variant:
             zeros = sum(p["linf"] == 0 for p in line)
             name = f"{label} {dtype}" + (f" ({zeros} zero, not drawn)" if zeros else "")
             series[name] = [p["linf"] for p in line]
-            styles[name] = {"color": f"C{index}", "linestyle": "-" if dtype == "float32" else ":",
-                            "marker": "o" if dtype == "float32" else "s"}  # fmt: skip
+            styles[name] = {
+                "color": f"C{index}",
+                "linestyle": "-" if dtype == "float32" else ":",
+                "marker": "o" if dtype == "float32" else "s",
+            }
         reference = sorted((p for p in points if p["dtype"] == points[0]["dtype"]), key=lambda p: p["length"])
         name = f"{label} bf16 resolution"
         series[name] = [p["bf16_resolution"] for p in reference]
         styles[name] = {"color": f"C{index}", "linestyle": "--", "marker": None, "alpha": 0.6}
-    plot_lines(series, x=x, log_x=True, log_y=True, styles=styles, path=path, xlabel="n (digits in the shorter prompt)",
-               ylabel="L∞ distance of the last-token representations",
-               title=f"Representational collapse: {variant!r} prompts, n vs n + 1 digits")  # fmt: skip
+    plot_lines(
+        series,
+        x=x,
+        log_x=True,
+        log_y=True,
+        styles=styles,
+        path=path,
+        xlabel="n (digits in the shorter prompt)",
+        ylabel="L∞ distance of the last-token representations",
+        title=f"Representational collapse: {variant!r} prompts, n vs n + 1 digits",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -383,38 +463,64 @@ def main(argv: list[str] | None = None) -> None:
         for checkpoint in checkpoints:
             points, accuracy = probe(checkpoint, args, buckets, progress)
             distances += points
-            results.append({
-                "label": checkpoint.label, "checkpoint": checkpoint.source, "max_positions": checkpoint.max_positions,
-                "num_pause_tokens": checkpoint.collator.num_pause_tokens,
-                "accuracy": None if accuracy is None else [
-                    {"length": n, "exact_match": score, "examples": len(buckets[n])} for n, score in accuracy.items()
-                ],
-            })  # fmt: skip
+            results.append(
+                {
+                    "label": checkpoint.label,
+                    "checkpoint": checkpoint.source,
+                    "max_positions": checkpoint.max_positions,
+                    "num_pause_tokens": checkpoint.collator.num_pause_tokens,
+                    "accuracy": None
+                    if accuracy is None
+                    else [
+                        {"length": n, "exact_match": score, "examples": len(buckets[n])}
+                        for n, score in accuracy.items()
+                    ],
+                }
+            )
     report = {
-        "variants": args.variants, "lengths": args.lengths, "dtypes": args.dtypes, "prefix": args.prefix,
-        "answer_position": args.answer_position, "separator_every": args.separator_every, "seed": args.seed,
-        "dataset": args.dataset, "dataset_config": args.dataset_config, "checkpoints": results,
-        "decay": decay_summary(distances), "distances": distances,
-    }  # fmt: skip
+        "variants": args.variants,
+        "lengths": args.lengths,
+        "dtypes": args.dtypes,
+        "prefix": args.prefix,
+        "answer_position": args.answer_position,
+        "separator_every": args.separator_every,
+        "seed": args.seed,
+        "dataset": args.dataset,
+        "dataset_config": args.dataset_config,
+        "checkpoints": results,
+        "decay": decay_summary(distances),
+        "distances": distances,
+    }
     (args.output_dir / RESULT_NAME).write_text(json.dumps(report, indent=2) + "\n")
     for variant in args.variants:
         plot_distances(distances, labels, variant, args.output_dir / f"distance_{variant}.png")
     if buckets is not None:
-        plot_lines({r["label"]: [a["exact_match"] for a in r["accuracy"]] for r in results}, x=list(buckets),
-                   log_x=True, ylim=(-0.02, 1.02), xlabel="length (items)", ylabel="exact match",
-                   title=f"Accuracy against length ({args.dataset})", path=args.output_dir / "accuracy.png")  # fmt: skip
+        plot_lines(
+            {r["label"]: [a["exact_match"] for a in r["accuracy"]] for r in results},
+            x=list(buckets),
+            log_x=True,
+            ylim=(-0.02, 1.02),
+            xlabel="length (items)",
+            ylabel="exact match",
+            title=f"Accuracy against length ({args.dataset})",
+            path=args.output_dir / "accuracy.png",
+        )
     print(summary_table(report))
     print(f"wrote {args.output_dir / RESULT_NAME} and the plots in {args.output_dir}")
 
 
 def summary_table(report: Mapping) -> str:
     """Slope and collapse length per checkpoint, variant and dtype; accuracy per length when scored."""
-    lines = ["| checkpoint | variant | dtype | log-log slope | first n below bf16 res. | first n at 0 |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| checkpoint | variant | dtype | log-log slope | first n below bf16 res. | first n at 0 |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in report["decay"]:
         slope = "—" if row["loglog_slope"] is None else f"{row['loglog_slope']:.2f}"
-        lines.append(f"| {row['label']} | {row['variant']} | {row['dtype']} | {slope} | "
-                     f"{row['first_below_bf16_resolution'] or '—'} | {row['first_zero'] or '—'} |")  # fmt: skip
+        lines.append(
+            f"| {row['label']} | {row['variant']} | {row['dtype']} | {slope} | "
+            f"{row['first_below_bf16_resolution'] or '—'} | {row['first_zero'] or '—'} |"
+        )
     for result in report["checkpoints"]:
         if result["accuracy"] is not None:
             scores = ", ".join(f"{a['length']}: {a['exact_match']:.0%}" for a in result["accuracy"])

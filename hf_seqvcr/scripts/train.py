@@ -30,7 +30,7 @@ from ..evaluation import greedy_generation_config
 from ..hub import HubPublishError, publish_errors, push_token, validate_repo_id
 from ..lora import get_lora_model, lora_config
 from ..methods import METHODS, apply_method, uses_cot
-from ..pause import PauseDataCollator, add_pause_tokens, max_positions, pause_token_ids
+from ..pause import PauseDataCollator, add_pause_tokens, max_positions
 from ..projection import attach_projector
 from ..trainer import SeqVCRTrainer, resolve_checkpoint
 from .models import ModelArguments, load_model_and_tokenizer
@@ -48,8 +48,11 @@ TRAINERS = ("trainer", "sft")  # --trainer: SeqVCRTrainer, or SeqVCRSFTTrainer o
 class ScriptArguments:
     method: str = field(
         default="seqvcr_pause",
-        metadata={"help": "vanilla | cot (train on question→cot→answer) | pause (pause tokens, no CoT) | seqvcr "
-                  "(regularizer) | seqvcr_pause (both).", "choices": list(METHODS)},
+        metadata={
+            "help": "vanilla | cot (train on question→cot→answer) | pause (pause tokens, no CoT) | seqvcr "
+            "(regularizer) | seqvcr_pause (both).",
+            "choices": list(METHODS),
+        },
     )
     dataset_name: str | None = field(
         default=None, metadata={"help": "A local builder directory or a Hub dataset id (loaded with load_dataset)."}
@@ -61,8 +64,11 @@ class ScriptArguments:
     )
     build_dataset: str | None = field(
         default=None,
-        metadata={"help": "Build the data instead: a builder invocation such as 'multiplication --digits 4 "
-                  "--train-size 20000'. Written to <output_dir>/_dataset (never pushed) and reused by a rerun of the same command."},
+        metadata={
+            "help": "Build the data instead: a builder invocation such as 'multiplication --digits 4 "
+            "--train-size 20000'. Written to <output_dir>/_dataset (never pushed) and reused by a rerun of the "
+            "same command."
+        },
     )
     eval_split: str = field(default="validation", metadata={"help": "Split evaluated during training."})
     test_split: str = field(default="test", metadata={"help": "Split scored by exact match after training."})
@@ -71,33 +77,44 @@ class ScriptArguments:
     max_test_samples: int | None = field(default=None, metadata={"help": "Score the first N test rows."})
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"help": "Train into an --output_dir that already holds a finished run (its results.json), "
-                  "replacing that run's model and results. Without it such a directory is refused."},
+        metadata={
+            "help": "Train into an --output_dir that already holds a finished run (its results.json), "
+            "replacing that run's model and results. Without it such a directory is refused."
+        },
     )
     log_entropy: bool = field(
         default=False,
-        metadata={"help": "Log the matrix entropy of every layer (entropy/layer_NN) at each evaluation, to the "
-                  "loggers of --report_to; needs --eval_strategy steps or epoch."},
+        metadata={
+            "help": "Log the matrix entropy of every layer (entropy/layer_NN) at each evaluation, to the "
+            "loggers of --report_to; needs --eval_strategy steps or epoch."
+        },
     )
     trainer: str = field(
         default="trainer",
-        metadata={"help": "trainer: SeqVCRTrainer (transformers' Trainer) | sft: SeqVCRSFTTrainer (TRL's SFTTrainer, "
-                  "`pip install \"hf-seqvcr[trl]\"`), with the same settings and the same question/answer layout.",
-                  "choices": list(TRAINERS)},
+        metadata={
+            "help": "trainer: SeqVCRTrainer (transformers' Trainer) | sft: SeqVCRSFTTrainer (TRL's SFTTrainer, "
+            '`pip install "hf-seqvcr[trl]"`), with the same settings and the same question/answer layout.',
+            "choices": list(TRAINERS),
+        },
     )
 
     def __post_init__(self) -> None:
         if (self.dataset_name is None) == (self.build_dataset is None):
-            raise ValueError("Pass exactly one of `--dataset_name` (a builder directory or Hub id) or "
-                             "`--build_dataset` (e.g. 'multiplication --digits 4').")  # fmt: skip
+            raise ValueError(
+                "Pass exactly one of `--dataset_name` (a builder directory or Hub id) or "
+                "`--build_dataset` (e.g. 'multiplication --digits 4')."
+            )
         if self.build_dataset is not None and shlex.split(self.build_dataset)[0] not in BUILDERS:
-            raise ValueError(f"`--build_dataset` must start with a builder, one of {list(BUILDERS)}; "
-                             f"got {self.build_dataset!r}.")  # fmt: skip
+            raise ValueError(
+                f"`--build_dataset` must start with a builder, one of {list(BUILDERS)}; got {self.build_dataset!r}."
+            )
         if self.dataset_revision is not None and self.dataset_name is None:
             raise ValueError("`--dataset_revision` applies to a Hub `--dataset_name`; drop it with `--build_dataset`.")
         if self.trainer == "sft" and uses_cot(self.method):
-            raise ValueError("`--trainer sft` scores the whole completion, so it cannot train --method cot (scored on "
-                             "the answer after the chain of thought); use `--trainer trainer` for cot.")  # fmt: skip
+            raise ValueError(
+                "`--trainer sft` scores the whole completion, so it cannot train --method cot (scored on "
+                "the answer after the chain of thought); use `--trainer trainer` for cot."
+            )
         if self.trainer == "sft" and importlib.util.find_spec("trl") is None:
             raise ValueError('`--trainer sft` needs TRL: `pip install "hf-seqvcr[trl]"`, or use `--trainer trainer`.')
         for name in ("max_train_samples", "max_eval_samples", "max_test_samples"):
@@ -124,16 +141,20 @@ def parse(default_config: str | Path | None, argv: list[str] | None = None):
             training_args = dataclasses.replace(training_args, output_dir=f"outputs/{name}-{script_args.method}")
         finished = Path(training_args.output_dir) / RESULTS_FILE
         if finished.is_file() and not script_args.overwrite_output_dir:
-            raise ValueError(f"--output_dir {training_args.output_dir} holds a finished run ({finished}); pass "
-                             "another --output_dir, or --overwrite_output_dir true to replace that run.")  # fmt: skip
+            raise ValueError(
+                f"--output_dir {training_args.output_dir} holds a finished run ({finished}); pass "
+                "another --output_dir, or --overwrite_output_dir true to replace that run."
+            )
         resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)  # none there: say so now
         if script_args.log_entropy and training_args.eval_strategy == "no":
             raise ValueError("--log_entropy measures at each evaluation; add --eval_strategy steps (or epoch).")
         if training_args.push_to_hub:
             validate_repo_id(training_args.hub_model_id or "", argument="--hub_model_id")
             if training_args.hub_token:
-                raise ValueError("--hub_token would be saved in training_args.bin and published with the model; "
-                                 "drop it and set HF_TOKEN or run `hf auth login` instead.")  # fmt: skip
+                raise ValueError(
+                    "--hub_token would be saved in training_args.bin and published with the model; "
+                    "drop it and set HF_TOKEN or run `hf auth login` instead."
+                )
     except ValueError as error:  # a dataclass's own validation: report it like any bad flag
         parser.error(str(error))
     return script_args, model_args, training_args
@@ -182,26 +203,39 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
     eval_dataset = None
     if training_args.eval_strategy != "no":
         if script_args.eval_split not in data:
-            raise DataError(f"The dataset has no {script_args.eval_split!r} split for evaluation during "
-                             f"training (splits: {list(data)}); pass `--eval_split` or `--eval_strategy no`.")  # fmt: skip
+            raise DataError(
+                f"The dataset has no {script_args.eval_split!r} split for evaluation during "
+                f"training (splits: {list(data)}); pass `--eval_split` or `--eval_strategy no`."
+            )
         eval_dataset = _first(data[script_args.eval_split], script_args.max_eval_samples)
     set_seed(training_args.seed)  # the model's initial weights are drawn here, before the Trainer seeds anything
     model, tokenizer = load_model_and_tokenizer(model_args)
     distinct = training_args.distinct_pause_embeddings
-    tokenizer, model = add_pause_tokens(tokenizer, model, training_args.num_pause_tokens, distinct=distinct,
-                                        conversational=False)  # the collator's question/answer prompt  # fmt: skip
+    tokenizer, model = add_pause_tokens(
+        tokenizer, model, training_args.num_pause_tokens, distinct=distinct, conversational=False
+    )  # the collator's question/answer prompt
     model.config.seqvcr_method = script_args.method
     model.generation_config = greedy_generation_config(tokenizer)  # saved: plain transformers answers as evaluated
     if model_args.use_peft:  # peft must see the pause rows and the projection head to train them (lora.py)
         if training_args.use_seqvcr:
-            attach_projector(model, training_args.seqvcr_layers, training_args.seqvcr_proj_dim,
-                             training_args.seqvcr_proj_type)  # fmt: skip
-        adapter = lora_config(r=model_args.lora_r, alpha=model_args.lora_alpha, dropout=model_args.lora_dropout,
-                              target_modules=model_args.lora_target_modules)  # fmt: skip
-        model = get_lora_model(model, tokenizer, adapter,
-                               gradient_checkpointing=bool(training_args.activation_checkpointing))  # fmt: skip
-    collator = PauseDataCollator(tokenizer, num_pause_tokens=training_args.num_pause_tokens,
-                                 use_cot=uses_cot(script_args.method), distinct_pause_embeddings=distinct)  # fmt: skip
+            attach_projector(
+                model, training_args.seqvcr_layers, training_args.seqvcr_proj_dim, training_args.seqvcr_proj_type
+            )
+        adapter = lora_config(
+            r=model_args.lora_r,
+            alpha=model_args.lora_alpha,
+            dropout=model_args.lora_dropout,
+            target_modules=model_args.lora_target_modules,
+        )
+        model = get_lora_model(
+            model, tokenizer, adapter, gradient_checkpointing=bool(training_args.activation_checkpointing)
+        )
+    collator = PauseDataCollator(
+        tokenizer,
+        num_pause_tokens=training_args.num_pause_tokens,
+        use_cot=uses_cot(script_args.method),
+        distinct_pause_embeddings=distinct,
+    )
     train_dataset = _first(data["train"], script_args.max_train_samples)
     test = _first(data[script_args.test_split], script_args.max_test_samples)
     limit = max_positions(model, tokenizer)
@@ -213,8 +247,15 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         raise DataError(str(error)) from None
     # With --push_to_hub the Trainer creates the repo (and branch) here, before training; errors name the fix.
     with publish_errors(training_args.hub_model_id, token) if token else nullcontext():
-        trainer = make_trainer(script_args.trainer, model=model, args=training_args, collator=collator,
-                               train_dataset=train_dataset, eval_dataset=eval_dataset, tokenizer=tokenizer)  # fmt: skip
+        trainer = make_trainer(
+            script_args.trainer,
+            model=model,
+            args=training_args,
+            collator=collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            tokenizer=tokenizer,
+        )
     if script_args.log_entropy:
         trainer.add_callback(EntropyCallback(trainer))
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -231,8 +272,11 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
         "failed_checkpoint_pushes": [asdict(failure) for failure in trainer.failed_pushes],
     }
     on_hub = script_args.dataset_name is not None and is_hub_dataset(script_args.dataset_name)
-    card = dict(dataset=script_args.dataset_name if on_hub else None, dataset_args=script_args.dataset_config,
-                dataset_revision=script_args.dataset_revision)  # fmt: skip
+    card = dict(
+        dataset=script_args.dataset_name if on_hub else None,
+        dataset_args=script_args.dataset_config,
+        dataset_revision=script_args.dataset_revision,
+    )
     if not token:  # with a push, `push_to_hub` saves the model and writes the card (doing it here would push twice)
         trainer.save_model()
         trainer.create_model_card(**card)  # README.md from the logged test scores, as a push would write it
@@ -244,22 +288,37 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
             # saves, writes the card from the logged test scores, uploads; every rank must call it
             pushed = trainer.push_to_hub(**card)
     if trainer.is_world_process_zero():
-        print(summary(results, training_args.output_dir, training_args.num_pause_tokens,
-                      pushed.repo_url if pushed else None))  # fmt: skip
+        print(
+            summary(
+                results, training_args.output_dir, training_args.num_pause_tokens, pushed.repo_url if pushed else None
+            )
+        )
     return results
 
 
-def make_trainer(kind: str, *, model, args: SeqVCRConfig, collator: PauseDataCollator, train_dataset, eval_dataset,
-                 tokenizer) -> SeqVCRTrainer:
+def make_trainer(
+    kind: str, *, model, args: SeqVCRConfig, collator: PauseDataCollator, train_dataset, eval_dataset, tokenizer
+) -> SeqVCRTrainer:
     """`SeqVCRTrainer` with the pipeline's collator, or TRL's `SeqVCRSFTTrainer` on the same rows and settings
     (it tokenizes the question/answer rows in the same layout and builds its own collator)."""
     if kind == "trainer":
-        return SeqVCRTrainer(model=model, args=args, data_collator=collator, train_dataset=train_dataset,
-                             eval_dataset=eval_dataset, processing_class=tokenizer)  # fmt: skip
+        return SeqVCRTrainer(
+            model=model,
+            args=args,
+            data_collator=collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+        )
     from ..sft_trainer import SeqVCRSFTTrainer  # TRL is an optional extra: imported only when asked for
 
-    return SeqVCRSFTTrainer(model=model, args=sft_arguments(args), train_dataset=train_dataset,
-                            eval_dataset=eval_dataset, processing_class=tokenizer)  # fmt: skip
+    return SeqVCRSFTTrainer(
+        model=model,
+        args=sft_arguments(args),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+    )
 
 
 def sft_arguments(args: SeqVCRConfig):
@@ -279,16 +338,21 @@ def summary(results: dict, output_dir: str, num_pause_tokens: int, hub_url: str 
         f"{results['test_digit_accuracy']:.1%} on {results['num_test_examples']} test examples\n"
         f"{saved}: {output_dir}\nresults: {Path(output_dir) / RESULTS_FILE}\n"
         + (f"pushed to {hub_url}\n" if hub_url else "")
-        + "".join(f"checkpoint push failed at step {f['step']} ({f['reason']}); it is only in {f['local_checkpoint']}\n"
-                  for f in results["failed_checkpoint_pushes"])  # fmt: skip
+        + "".join(
+            f"checkpoint push failed at step {f['step']} ({f['reason']}); it is only in {f['local_checkpoint']}\n"
+            for f in results["failed_checkpoint_pushes"]
+        )
     )
 
 
 def setup_logging(training_args: SeqVCRConfig) -> None:
     """Show this pipeline's, transformers' and datasets' log lines, as transformers' examples and TRL's recipes do:
     INFO on the main process unless `--log_level` says otherwise, `--log_level_replica` (warning) on the others."""
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
-                        handlers=[logging.StreamHandler(sys.stdout)])  # fmt: skip
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
     if training_args.should_log:  # `--log_level passive` (the default) keeps transformers' verbosity: make it info
         transformers.utils.logging.set_verbosity_info()
     level = training_args.get_process_log_level()
