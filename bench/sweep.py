@@ -626,7 +626,8 @@ def command_table(args: argparse.Namespace) -> None:
         return
     print(
         "\n### Collapse vs accuracy across runs\n\nSpearman's ρ between a run's lowest entropy over its layers "
-        "(embeddings left out) and its test exact match, per task and budget (groups of at least 4 runs, any depth, lr or λ):\n"
+        "(embeddings left out) and its test exact match, per task and budget (groups of at least 4 runs, any depth, "
+        "lr or λ):\n"
     )
     print(collapse)
 
