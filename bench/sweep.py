@@ -191,6 +191,25 @@ def plan_smoke() -> list[Run]:
             for m in ("vanilla", "seqvcr_pause")]  # fmt: skip
 
 
+PLATEAU_EVAL_STEPS = 200  # a curve point every 200 steps: 80 points at 16,000 steps, eval ~2 % of training
+
+
+def plan_plateau() -> list[Run]:
+    """Issue 21 §1: the headline cell run to (towards) a plateau at 16,000 steps, 3 seeds: vanilla and Seq-VCR +
+    Pause first (the two arms the verdict rests on), then Pause, Seq-VCR and CoT, seed-major within each group."""
+    def runs(methods: tuple[str, ...]) -> list[Run]:
+        return _seed_major([Run("mul2", m, s, steps=16000, eval_steps=PLATEAU_EVAL_STEPS) for s in SEEDS
+                            for m in methods])  # fmt: skip
+
+    return runs(CONTRAST) + runs(("pause", "seqvcr", "cot"))
+
+
+def plan_plateau32k() -> list[Run]:
+    """Issue 21 §1: vanilla and Seq-VCR + Pause at 32,000 steps, 3 seeds (a curve point every 400 steps)."""
+    return _seed_major([Run("mul2", m, s, steps=32000, eval_steps=2 * PLATEAU_EVAL_STEPS) for s in SEEDS
+                        for m in CONTRAST])  # fmt: skip
+
+
 PLANS = {
     "headline": plan_headline,
     "quick": plan_quick,
@@ -200,6 +219,8 @@ PLANS = {
     "tasks": plan_tasks,
     "gpu": plan_gpu,
     "smoke": plan_smoke,
+    "plateau": plan_plateau,
+    "plateau32k": plan_plateau32k,
 }
 # The order the background sweep runs in: one seed of the quick control (the learning test waits for it) and of the
 # headline, then their other seeds, the learning rate, then the wider grid seed by seed (a sweep cut short still

@@ -2,6 +2,7 @@
 nothing, and the table and plot read what finished. The sweep is the evidence behind the README's verdict, so a
 change that breaks it must fail here, not in a night's run."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -61,3 +62,19 @@ def test_the_readme_see_it_config_is_the_sweeps_headline_cell_seed_0():
     builder, *words = shlex.split(config["build_dataset"])
     assert [builder, *(f"{a}={b}" for a, b in zip(words[::2], words[1::2]))] == [TASKS["mul2"].builder,
                                                                                  *builder_options(run)]
+
+
+def test_the_plateau_plans_put_the_headline_contrast_first_and_share_the_headline_data():
+    """Issue 21 §1: runs still queued when a sitting ends are the least important ones, and every plateau run is
+    the headline cell (same data seeds, lr, batch, warmup, λ) at a longer budget, so it pairs with the 4,000-step runs."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import SEEDS, Run, resolve_plans
+
+    runs = resolve_plans(["plateau", "plateau32k"])
+    assert [(r.method, r.seed) for r in runs[:6]] == [(m, s) for s in SEEDS for m in ("vanilla", "seqvcr_pause")]
+    assert {r.method for r in runs[6:15]} == {"pause", "seqvcr", "cot"} and {r.steps for r in runs[:15]} == {16000}
+    assert {(r.method, r.steps) for r in runs[15:]} == {(m, 32000) for m in ("vanilla", "seqvcr_pause")}
+    for run in runs:
+        headline = Run("mul2", run.method, run.seed)
+        assert dataclasses.replace(headline, steps=run.steps, eval_steps=run.eval_steps) == run
+        assert run.eval_steps * 80 == run.steps  # 80 curve points per run
