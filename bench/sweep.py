@@ -42,11 +42,11 @@ from pathlib import Path
 import yaml
 from data_builders import build_once
 from recipe_runs import ROOT, run_recipe  # bench/ is on sys.path when run as a script
-from sweep_stats import format_mean_std, paired_bootstrap_diff, spearman, steps_to
+from sweep_stats import best_point, format_mean_std, paired_bootstrap_diff, plateaued, spearman, steps_to
 
 DEFAULT_ROOT = ROOT / "outputs" / "sweep"
 COLLECTED = ROOT / "bench" / "sweep_results"
-THRESHOLDS = (0.1, 0.25, 0.5)  # exact match on the validation rows for "steps to X %"
+THRESHOLDS = (0.1, 0.25, 0.5, 0.9)  # exact match on the validation rows for "steps to X %"
 
 
 @dataclass(frozen=True)
@@ -470,11 +470,26 @@ def _label(result: dict) -> str:
     return run["method"] + (f" λ=({run['lambdas'][0]:g}, {run['lambdas'][1]:g})" if run["lambdas"] else "")
 
 
+def _validation_curve(result: dict) -> tuple[list[int], list[float]]:
+    return [p["step"] for p in result["curve"]], [p["exact_match"] for p in result["curve"]]
+
+
 def _steps_to_cell(results: list[dict], threshold: float) -> str:
-    reached = [steps_to([p["step"] for p in r["curve"]], [p["exact_match"] for p in r["curve"]], threshold)
-               for r in results]  # fmt: skip
-    hit = [s for s in reached if s is not None]
-    return f"{statistics.median(hit):.0f} ({len(hit)}/{len(reached)})" if hit else f"— (0/{len(reached)})"
+    """Median step (reached/seeds) and the median CPU-minutes to it, prorated from each run's CPU time by step."""
+    reached = [(steps_to(*_validation_curve(r), threshold), r) for r in results]
+    hit = [(step, r["cpu_s"] * step / r["run"]["steps"] / 60) for step, r in reached if step is not None]
+    if not hit:
+        return f"— (0/{len(reached)})"
+    return (f"{statistics.median(s for s, _ in hit):.0f} ({len(hit)}/{len(reached)}), "
+            f"{statistics.median(m for _, m in hit):.1f} min")  # fmt: skip
+
+
+def _best_cell(results: list[dict]) -> str:
+    """Per seed: best validation exact match % @ its first step; then how many seeds plateaued (no gain in the
+    last quarter of the run)."""
+    best = [best_point(*_validation_curve(r)) for r in results]
+    flat = sum(plateaued(*_validation_curve(r)) for r in results)
+    return " / ".join(f"{100 * v:.1f}@{s}" for v, s in best) + f" | {flat}/{len(results)}"
 
 
 def _default_cell(cells: dict[str, list[dict]], method: str) -> list[dict] | None:
@@ -508,11 +523,13 @@ def command_table(args: argparse.Namespace) -> None:
             continue
         print(f"\n### {setting}\n")
         print("Test split (final): mean ± std over seeds, per-seed exact match listed; validation curve: steps to "
-              "reach X % exact match, median over the seeds that reached it (reached/seeds).\n")
+              "reach X % exact match, median over the seeds that reached it (reached/seeds), and the median "
+              "CPU-minutes to it (the run's CPU time prorated by step); best validation exact match per seed @ its "
+              "first step; plateaued: seeds whose best came before the last quarter of the run.\n")
         thresholds = " | ".join(f"steps to {100 * t:g} %" for t in THRESHOLDS)
         print(f"| method | seeds | exact match % | per seed | digit acc % | per position % | {thresholds} "
-              f"| CPU min/run | load start–end |")  # fmt: skip
-        print("|---" * (8 + len(THRESHOLDS)) + "|")
+              f"| best validation % @ step | plateaued | CPU min/run | load start–end |")  # fmt: skip
+        print("|---" * (10 + len(THRESHOLDS)) + "|")
         for runs in cells.values():
             em = [r["final"]["exact_match"] for r in runs]
             positions = zip(*(r["final"]["position_accuracy"] for r in runs))
@@ -522,6 +539,7 @@ def command_table(args: argparse.Namespace) -> None:
                   f"| {format_mean_std([r['final']['digit_accuracy'] for r in runs])} "
                   f"| {'/'.join(f'{100 * statistics.fmean(p):.0f}' for p in positions)} | "
                   + " | ".join(_steps_to_cell(runs, t) for t in THRESHOLDS)
+                  + f" | {_best_cell(runs)}"
                   + f" | {statistics.fmean(r['cpu_s'] for r in runs) / 60:.1f} | {min(loads):.1f}–{max(loads):.1f} |")
         print("\nMatrix entropy per layer (nats, α=1, answer tokens of the test rows; mean over seeds; 0 = embeddings):\n")
         depth = max(len(r["entropy"]) for runs in cells.values() for r in runs)
@@ -530,7 +548,8 @@ def command_table(args: argparse.Namespace) -> None:
             layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs))]
             print(f"| {_label(runs[0])} | " + " | ".join(f"{x:.2f}" for x in layers) + f" | {min(layers):.2f} |")
         rows = [ci for a, b in (("seqvcr_pause", "vanilla"), ("seqvcr_pause", "pause"), ("seqvcr", "vanilla"),
-                                ("pause", "vanilla")) if (ci := headline_ci(cells, a, b))]  # fmt: skip
+                                ("pause", "vanilla"), ("cot", "vanilla"), ("seqvcr_pause", "cot"))
+                if (ci := headline_ci(cells, a, b))]  # fmt: skip
         if rows:
             print("\nDifference in test exact match, percentage points, with a 95 % paired bootstrap CI (seeds, then "
                   "test rows within each seed; 10,000 resamples; default λ):\n")
