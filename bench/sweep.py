@@ -70,8 +70,13 @@ TASKS = {
     "arith3": Task("arithmetic", ("--num-operators=3", "--modulus=11"), 20000, OTHER),
     "arith4": Task("arithmetic", ("--num-operators=4", "--modulus=11"), 20000, OTHER),
     "lis": Task("lis", ("--length=12", "--max-value=20"), 20000, OTHER),
+    # Issue 21 §1, "is 6,000 rows the limit?": every 2×2 pair the held-out rows leave (8,100 − 2 × 200); the builder
+    # draws test, then validation, then train rows, so a seed's test and validation rows are mul2's exactly.
+    "mul2all": Task("multiplication", ("--digits=2",), 7700, MULT),
 }
 SEQVCR_METHODS = ("seqvcr", "seqvcr_pause")
+PAUSE_METHODS = ("pause", "seqvcr_pause")
+DEFAULT_PAUSES = 2  # the recipes' Pause(2) (hf_seqvcr.methods)
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,41 @@ class Run:
     eval_rows: int = 200
     preset: str | None = field(default=None, compare=False)  # e.g. "gpt2-small" (GPU check); else layers × width
     bf16: bool = False
+    pauses: int | None = None  # None: the method's default (2 for a pause method)
+    distinct_pauses: bool = False  # one embedding per pause position instead of one shared
+    seqvcr_layers: tuple[int, ...] | None = None  # None: the last hidden state (the library's default)
+    covariance: str = "batch"  # or "batch_positions"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; one of {list(TASKS)}")
-        if self.lambdas is not None and self.method not in SEQVCR_METHODS:
-            raise ValueError(f"a λ variant needs a Seq-VCR method, not {self.method!r}")
+        regularizer_variant = self.lambdas is not None or self.seqvcr_layers or self.covariance != "batch"
+        if regularizer_variant and self.method not in SEQVCR_METHODS:
+            raise ValueError(f"a λ, layer or covariance variant needs a Seq-VCR method, not {self.method!r}")
+        if (self.pauses is not None or self.distinct_pauses) and self.method not in PAUSE_METHODS:
+            raise ValueError(f"a pause variant needs a pause method, not {self.method!r} (0 pauses: its pause-free "
+                             "twin, e.g. seqvcr for seqvcr_pause)")  # fmt: skip
+        if self.pauses is not None and not (1 <= self.pauses != DEFAULT_PAUSES):
+            raise ValueError(f"pauses={self.pauses}: give 1 or more, and leave it None for the default "
+                             f"{DEFAULT_PAUSES} (one run id per run)")  # fmt: skip
+
+    @property
+    def variants(self) -> list[tuple[str, str]]:
+        """How the run departs from its method's defaults, as (run id part, table label) pairs; [] for none."""
+        parts = []
+        if self.lambdas:
+            var, cov = self.lambdas
+            parts.append((f"-lam{var:g}_{cov:g}", f"λ=({var:g}, {cov:g})"))
+        if self.pauses is not None:
+            parts.append((f"-pz{self.pauses}", f"{self.pauses} pauses"))
+        if self.distinct_pauses:
+            parts.append(("-distinct", "distinct pauses"))
+        if self.seqvcr_layers:
+            parts.append(("-reg" + "_".join(map(str, self.seqvcr_layers)),
+                          "layers " + ",".join(map(str, self.seqvcr_layers))))  # fmt: skip
+        if self.covariance != "batch":
+            parts.append((f"-cov{self.covariance}", f"{self.covariance} covariance"))
+        return parts
 
     @property
     def resolved_lambdas(self) -> tuple[float, float]:
@@ -113,14 +147,14 @@ class Run:
     def cell(self) -> str:
         """The run without its seed: the unit that mean ± std is taken over."""
         shape = self.shape
-        lam = f"-lam{self.lambdas[0]:g}_{self.lambdas[1]:g}" if self.lambdas else ""
+        variant = "".join(part for part, _ in self.variants)
         bf16 = "-bf16" if self.bf16 else ""
-        return (f"{self.task}-{shape}-{self.method}{lam}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
+        return (f"{self.task}-{shape}-{self.method}{variant}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
                 f"-p{self.proj_dim}{bf16}")  # fmt: skip
 
     @property
     def setting(self) -> str:
-        """The cell without method and λ: runs of one setting differ only by method, so they compare."""
+        """The cell without method and its variants: runs of one setting differ only by method, so they compare."""
         return f"{self.task}-{self.shape}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
 
     @property
@@ -210,6 +244,47 @@ def plan_plateau32k() -> list[Run]:
                         for m in CONTRAST])  # fmt: skip
 
 
+ABLATION_STEPS = 8000
+
+
+def plan_pauses() -> list[Run]:
+    """Issue 21 §2: pause tokens 0/2/4/8 with Seq-VCR on (0 = the seqvcr arm), one shared pause embedding vs one per
+    position; the headline cell at 8,000 steps, 3 seeds."""
+    runs = []
+    for seed in SEEDS:
+        runs.append(Run("mul2", "seqvcr", seed, steps=ABLATION_STEPS))
+        runs += [Run("mul2", "seqvcr_pause", seed, steps=ABLATION_STEPS, distinct_pauses=distinct,
+                     pauses=None if n == DEFAULT_PAUSES else n) for n in (2, 4, 8) for distinct in (False, True)]
+    return runs
+
+
+def plan_where() -> list[Run]:
+    """Issue 21 §2: where to regularize — the last hidden state (default), the middle layer (2 of 4), every layer
+    (1–4, averaged), and the last with one covariance over batch × positions; seqvcr_pause, 8,000 steps, 3 seeds."""
+    variants = ({}, {"seqvcr_layers": (2,)}, {"seqvcr_layers": (1, 2, 3, 4)}, {"covariance": "batch_positions"})
+    return [Run("mul2", "seqvcr_pause", s, steps=ABLATION_STEPS, **v) for s in SEEDS for v in variants]
+
+
+def plan_lambda_seqvcr() -> list[Run]:
+    """Issue 21 §2: the λ search of `lambda` for Seq-VCR without pauses too, so both regularized arms get a search
+    of equal size (the default and the same 3 variants, 4,000 steps, 3 seeds)."""
+    return _seed_major([Run("mul2", "seqvcr", s, lambdas=lam) for s in SEEDS for lam in LAMBDA_VARIANTS])
+
+
+def plan_rows() -> list[Run]:
+    """Issue 21 §1: is 6,000 rows the limit? Every 2×2 pair the held-out rows leave (7,700), 16,000 steps,
+    vanilla and Seq-VCR + Pause, 3 seeds (same test rows as `plateau`, so the two pair)."""
+    return _seed_major([Run("mul2all", m, s, steps=16000, eval_steps=PLATEAU_EVAL_STEPS) for s in SEEDS
+                        for m in CONTRAST])  # fmt: skip
+
+
+def plan_mul3_wide() -> list[Run]:
+    """Issue 21 §1: 3×3 with more capacity (6 layers, d=256, 8 heads; the `tasks` plan's 3×3 was 4 × 128 and
+    stayed at 0 %), 8,000 steps, vanilla and Seq-VCR + Pause, 2 seeds (~2 CPU-hours per run)."""
+    return _seed_major([Run("mul3", m, s, layers=6, width=256, heads=8, steps=ABLATION_STEPS) for s in (0, 1)
+                        for m in CONTRAST])  # fmt: skip
+
+
 PLANS = {
     "headline": plan_headline,
     "quick": plan_quick,
@@ -221,6 +296,11 @@ PLANS = {
     "smoke": plan_smoke,
     "plateau": plan_plateau,
     "plateau32k": plan_plateau32k,
+    "pauses": plan_pauses,
+    "where": plan_where,
+    "lambda_seqvcr": plan_lambda_seqvcr,
+    "rows": plan_rows,
+    "mul3_wide": plan_mul3_wide,
 }
 # The order the background sweep runs in: one seed of the quick control (the learning test waits for it) and of the
 # headline, then their other seeds, the learning rate, then the wider grid seed by seed (a sweep cut short still
@@ -229,16 +309,23 @@ QUEUE = ("quick:0", "headline:0", "quick", "headline", "lr", *(f"{plan}:{seed}" 
                                                                for plan in ("lambda", "depth", "tasks")))
 
 
+# Issue 21's order: the plateau runs the verdict rests on, then the ablations seed by seed, then the costly rest.
+QUEUE21 = ("plateau", *(f"{plan}:{seed}" for seed in SEEDS for plan in ("pauses", "where", "lambda_seqvcr")),
+           "plateau32k", "rows", "mul3_wide")  # fmt: skip
+QUEUES = {"queue": QUEUE, "queue21": QUEUE21}
+
+
 def resolve_plans(names: list[str]) -> list[Run]:
-    """Runs of the named plans in order, duplicates dropped; 'plan:seed' keeps one seed, 'queue' is QUEUE."""
+    """Runs of the named plans in order, duplicates dropped; 'plan:seed' keeps one seed, 'queue' is QUEUE and
+    'queue21' QUEUE21."""
     runs: list[Run] = []
     for name in names:
-        if name == "queue":
-            runs += resolve_plans(list(QUEUE))
+        if name in QUEUES:
+            runs += resolve_plans(list(QUEUES[name]))
             continue
         plan, _, seed = name.partition(":")
         if plan not in PLANS:
-            raise SystemExit(f"unknown plan {plan!r}; one of {[*PLANS, 'queue']}")
+            raise SystemExit(f"unknown plan {plan!r}; one of {[*PLANS, *QUEUES]}")
         runs += [r for r in PLANS[plan]() if not seed or r.seed == int(seed)]
     seen: set[str] = set()
     return [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
@@ -289,7 +376,10 @@ def recipe_config(run: Run, data: Path, model: str) -> dict:
         eval_strategy="steps", eval_steps=run.eval_steps, eval_exact_match=True,
         max_eval_samples=run.eval_rows, save_strategy="no", logging_steps=run.eval_steps, report_to="none",
         disable_tqdm=True, bf16=run.bf16,
-    )  # fmt: skip
+    ) | ({"num_pause_tokens": run.pauses} if run.pauses is not None else {}) | (
+        {"distinct_pause_embeddings": True} if run.distinct_pauses else {}) | (
+        {"seqvcr_layers": list(run.seqvcr_layers)} if run.seqvcr_layers else {}) | (
+        {"seqvcr_covariance": run.covariance} if run.covariance != "batch" else {})  # fmt: skip
 
 
 def curve(log_history: list[dict]) -> list[dict]:
@@ -465,9 +555,15 @@ def _group(results: dict[str, dict]) -> dict[str, dict[str, list[dict]]]:
     return groups
 
 
+def run_of(result: dict) -> Run:
+    """The Run a result.json records (results written before a field existed get its default)."""
+    fields = {f.name for f in dataclasses.fields(Run)}
+    return Run(**{k: tuple(v) if isinstance(v, list) else v for k, v in result["run"].items() if k in fields})
+
+
 def _label(result: dict) -> str:
-    run = result["run"]
-    return run["method"] + (f" λ=({run['lambdas'][0]:g}, {run['lambdas'][1]:g})" if run["lambdas"] else "")
+    run = run_of(result)
+    return " ".join([run.method, *(label for _, label in run.variants)])
 
 
 def _validation_curve(result: dict) -> tuple[list[int], list[float]]:
@@ -494,7 +590,7 @@ def _best_cell(results: list[dict]) -> str:
 
 def _default_cell(cells: dict[str, list[dict]], method: str) -> list[dict] | None:
     for runs in cells.values():
-        if runs[0]["run"]["method"] == method and not runs[0]["run"]["lambdas"]:
+        if runs[0]["run"]["method"] == method and not run_of(runs[0]).variants:
             return runs
     return None
 
@@ -639,7 +735,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("plan", "run"):
         sub = commands.add_parser(name)
         sub.add_argument("--plan", nargs="+", required=True, metavar="PLAN",
-                         help=f"plans in order ({', '.join(PLANS)}, or queue = {' '.join(QUEUE)}); "
+                         help=f"plans in order ({', '.join(PLANS)}, or queue = {' '.join(QUEUE)}, or "
+                         f"queue21 = {' '.join(QUEUE21)}); "
                          "'headline:0' keeps seed 0")  # fmt: skip
         if name == "run":
             sub.add_argument("--threads", type=int, default=1, help="OMP threads per training run (default 1)")
