@@ -129,13 +129,14 @@ def _measure(model: GPT2LMHeadModel, collator: PauseDataCollator, test, seed: in
     if not mask.all():
         raise ValueError("the test rows must share one length, so every position has a covariance across all rows")
     model.eval()
-    hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   output_hidden_states=True).hidden_states[-1]  # fmt: skip
+    hidden_states = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                          output_hidden_states=True).hidden_states  # fmt: skip
+    hidden = hidden_states[-1]
     projector = get_projector(model)
     if projector is None:  # vanilla: the head Seq-VCR would have started from (same seed, same draw)
         set_seed(seed)
         projector = attach_projector(model, [-1], PROJ_DIM, "linear")
-    projected = projector.heads[0](hidden)
+    (projected,) = projector(hidden_states)  # the last hidden state, through its head
     return Measured(matrix_entropy(hidden[mask]), offdiag_correlation(hidden), offdiag_correlation(projected),
                     offdiag_share(hidden))
 
@@ -144,7 +145,15 @@ def train_and_measure(arm: str, seed: int) -> Measured:
     """Train one arm of one seed from scratch and measure its regularized (last) hidden state on the test rows."""
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; one of {ARMS}")
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the numbers this script printed are the numbers the test gets
+    try:
+        return _train_and_measure(arm, seed)
+    finally:
+        torch.set_num_threads(threads)  # the test runs inside pytest: leave the process as it was
+
+
+def _train_and_measure(arm: str, seed: int) -> Measured:
     tokenizer = build_digit_tokenizer()
     data = multiplication.build(digits=2, train_size=TRAIN_ROWS, validation_size=1, test_size=TEST_ROWS, seed=seed)
     model = _model(tokenizer, seed)
@@ -152,8 +161,9 @@ def train_and_measure(arm: str, seed: int) -> Measured:
         trainer = SeqVCRTrainer(model=model, args=_config(arm, seed, output_dir), train_dataset=data["train"],
                                 processing_class=tokenizer)  # fmt: skip
         if arm == "detached":  # the head's input cut from the graph: only the head learns from the regularizer
-            for head in get_projector(model).heads:
-                head.register_forward_pre_hook(_detach_inputs)
+            for layer in get_projector(model).modules():
+                if isinstance(layer, nn.Linear) and layer.in_features == model.config.n_embd:
+                    layer.register_forward_pre_hook(_detach_inputs)
         trainer.train()
     return _measure(model, PauseDataCollator(tokenizer), data["test"], seed)
 
