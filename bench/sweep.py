@@ -41,6 +41,7 @@ from pathlib import Path
 
 import yaml
 from data_builders import build_once
+from hf_seqvcr.methods import DEFAULT_PAUSES
 from recipe_runs import ROOT, run_recipe  # bench/ is on sys.path when run as a script
 from sweep_stats import best_point, format_mean_std, paired_bootstrap_diff, plateaued, spearman, steps_to
 
@@ -76,7 +77,6 @@ TASKS = {
 }
 SEQVCR_METHODS = ("seqvcr", "seqvcr_pause")
 PAUSE_METHODS = ("pause", "seqvcr_pause")
-DEFAULT_PAUSES = 2  # the recipes' Pause(2) (hf_seqvcr.methods)
 
 
 @dataclass(frozen=True)
