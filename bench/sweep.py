@@ -41,17 +41,19 @@ from pathlib import Path
 import yaml
 
 from data_builders import build_once
+from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS, OTHER_TASKS_LAMBDAS
+from hf_seqvcr.methods import DEFAULT_PAUSES
 from recipe_runs import ROOT, run_recipe  # bench/ is on sys.path when run as a script
-from sweep_stats import format_mean_std, paired_bootstrap_diff, spearman, steps_to
+from sweep_stats import best_point, format_mean_std, paired_bootstrap_diff, plateaued, spearman, steps_to
 
 DEFAULT_ROOT = ROOT / "outputs" / "sweep"
 COLLECTED = ROOT / "bench" / "sweep_results"
-THRESHOLDS = (0.1, 0.25, 0.5)  # exact match on the validation rows for "steps to X %"
+THRESHOLDS = (0.1, 0.25, 0.5, 0.9)  # exact match on the validation rows for "steps to X %"
 
 
 @dataclass(frozen=True)
 class Task:
-    """A generated task: builder options, training rows, and the Seq-VCR λ METHOD.md §1 gives it."""
+    """A generated task: builder options, training rows, and the paper's Seq-VCR λ for it (docs/method.md §2)."""
 
     builder: str
     options: tuple[str, ...]
@@ -60,8 +62,7 @@ class Task:
     eval_size: int = 200  # validation rows (curve) and test rows (final), each
 
 
-MULT = (1.0, 0.004)  # METHOD.md §1: multiplication
-OTHER = (0.1, 0.5)  # METHOD.md §1: other tasks
+MULT, OTHER = tuple(MULTIPLICATION_LAMBDAS), tuple(OTHER_TASKS_LAMBDAS)  # docs/method.md §2
 TASKS = {
     "mul2": Task("multiplication", ("--digits=2",), 6000, MULT),  # 8,100 operand pairs in all: 6,000 + 400 held out
     "mul3": Task("multiplication", ("--digits=3",), 20000, MULT),
@@ -70,8 +71,12 @@ TASKS = {
     "arith3": Task("arithmetic", ("--num-operators=3", "--modulus=11"), 20000, OTHER),
     "arith4": Task("arithmetic", ("--num-operators=4", "--modulus=11"), 20000, OTHER),
     "lis": Task("lis", ("--length=12", "--max-value=20"), 20000, OTHER),
+    # Issue 21 §1, "is 6,000 rows the limit?": every 2×2 pair the held-out rows leave (8,100 − 2 × 200); the builder
+    # draws test, then validation, then train rows, so a seed's test and validation rows are mul2's exactly.
+    "mul2all": Task("multiplication", ("--digits=2",), 7700, MULT),
 }
 SEQVCR_METHODS = ("seqvcr", "seqvcr_pause")
+PAUSE_METHODS = ("pause", "seqvcr_pause")
 
 
 @dataclass(frozen=True)
@@ -88,18 +93,52 @@ class Run:
     lr: float = 1e-3
     batch: int = 32
     warmup: int = 100
-    lambdas: tuple[float, float] | None = None  # None: the task's METHOD.md values
+    lambdas: tuple[float, float] | None = None  # None: the paper's values (docs/method.md §2)
     proj_dim: int = 256
     eval_steps: int = 100
     eval_rows: int = 200
     preset: str | None = field(default=None, compare=False)  # e.g. "gpt2-small" (GPU check); else layers × width
     bf16: bool = False
+    pauses: int | None = None  # None: the method's default (2 for a pause method)
+    distinct_pauses: bool = False  # one embedding per pause position instead of one shared
+    seqvcr_layers: tuple[int, ...] | None = None  # None: the last hidden state (the library's default)
+    covariance: str = "batch"  # or "batch_positions"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; one of {list(TASKS)}")
-        if self.lambdas is not None and self.method not in SEQVCR_METHODS:
-            raise ValueError(f"a λ variant needs a Seq-VCR method, not {self.method!r}")
+        regularizer_variant = self.lambdas is not None or self.seqvcr_layers or self.covariance != "batch"
+        if regularizer_variant and self.method not in SEQVCR_METHODS:
+            raise ValueError(f"a λ, layer or covariance variant needs a Seq-VCR method, not {self.method!r}")
+        if (self.pauses is not None or self.distinct_pauses) and self.method not in PAUSE_METHODS:
+            raise ValueError(
+                f"a pause variant needs a pause method, not {self.method!r} (0 pauses: its pause-free "
+                "twin, e.g. seqvcr for seqvcr_pause)"
+            )
+        if self.pauses is not None and not (1 <= self.pauses != DEFAULT_PAUSES):
+            raise ValueError(
+                f"pauses={self.pauses}: give 1 or more, and leave it None for the default "
+                f"{DEFAULT_PAUSES} (one run id per run)"
+            )
+
+    @property
+    def variants(self) -> list[tuple[str, str]]:
+        """How the run departs from its method's defaults, as (run id part, table label) pairs; [] for none."""
+        parts = []
+        if self.lambdas:
+            var, cov = self.lambdas
+            parts.append((f"-lam{var:g}_{cov:g}", f"λ=({var:g}, {cov:g})"))
+        if self.pauses is not None:
+            parts.append((f"-pz{self.pauses}", f"{self.pauses} pauses"))
+        if self.distinct_pauses:
+            parts.append(("-distinct", "distinct pauses"))
+        if self.seqvcr_layers:
+            parts.append(
+                ("-reg" + "_".join(map(str, self.seqvcr_layers)), "layers " + ",".join(map(str, self.seqvcr_layers)))
+            )
+        if self.covariance != "batch":
+            parts.append((f"-cov{self.covariance}", f"{self.covariance} covariance"))
+        return parts
 
     @property
     def resolved_lambdas(self) -> tuple[float, float]:
@@ -113,16 +152,16 @@ class Run:
     def cell(self) -> str:
         """The run without its seed: the unit that mean ± std is taken over."""
         shape = self.shape
-        lam = f"-lam{self.lambdas[0]:g}_{self.lambdas[1]:g}" if self.lambdas else ""
+        variant = "".join(part for part, _ in self.variants)
         bf16 = "-bf16" if self.bf16 else ""
         return (
-            f"{self.task}-{shape}-{self.method}{lam}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
+            f"{self.task}-{shape}-{self.method}{variant}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
             f"-p{self.proj_dim}{bf16}"
         )
 
     @property
     def setting(self) -> str:
-        """The cell without method and λ: runs of one setting differ only by method, so they compare."""
+        """The cell without method and its variants: runs of one setting differ only by method, so they compare."""
         return f"{self.task}-{self.shape}-lr{self.lr:g}-s{self.steps}-b{self.batch}-w{self.warmup}"
 
     @property
@@ -212,6 +251,81 @@ def plan_smoke() -> list[Run]:
     ]
 
 
+PLATEAU_EVAL_STEPS = 200  # a curve point every 200 steps: 80 points at 16,000 steps, eval ~2 % of training
+
+
+def plan_plateau() -> list[Run]:
+    """Issue 21 §1: the headline cell run to (towards) a plateau at 16,000 steps, 3 seeds: vanilla and Seq-VCR +
+    Pause first (the two arms the verdict rests on), then Pause, Seq-VCR and CoT, seed-major within each group."""
+
+    def runs(methods: tuple[str, ...]) -> list[Run]:
+        return _seed_major(
+            [Run("mul2", m, s, steps=16000, eval_steps=PLATEAU_EVAL_STEPS) for s in SEEDS for m in methods]
+        )
+
+    return runs(CONTRAST) + runs(("pause", "seqvcr", "cot"))
+
+
+def plan_plateau32k() -> list[Run]:
+    """Issue 21 §1: vanilla and Seq-VCR + Pause at 32,000 steps, 3 seeds (a curve point every 400 steps)."""
+    return _seed_major(
+        [Run("mul2", m, s, steps=32000, eval_steps=2 * PLATEAU_EVAL_STEPS) for s in SEEDS for m in CONTRAST]
+    )
+
+
+ABLATION_STEPS = 8000
+
+
+def plan_pauses() -> list[Run]:
+    """Issue 21 §2: pause tokens 0/2/4/8 with Seq-VCR on (0 = the seqvcr arm), one shared pause embedding vs one per
+    position; the headline cell at 8,000 steps, 3 seeds."""
+    runs = []
+    for seed in SEEDS:
+        runs.append(Run("mul2", "seqvcr", seed, steps=ABLATION_STEPS))
+        runs += [
+            Run(
+                "mul2",
+                "seqvcr_pause",
+                seed,
+                steps=ABLATION_STEPS,
+                distinct_pauses=distinct,
+                pauses=None if n == DEFAULT_PAUSES else n,
+            )
+            for n in (2, 4, 8)
+            for distinct in (False, True)
+        ]
+    return runs
+
+
+def plan_where() -> list[Run]:
+    """Issue 21 §2: where to regularize — the last hidden state (default), the middle layer (2 of 4), every layer
+    (1–4, averaged), and the last with one covariance over batch × positions; seqvcr_pause, 8,000 steps, 3 seeds."""
+    variants = ({}, {"seqvcr_layers": (2,)}, {"seqvcr_layers": (1, 2, 3, 4)}, {"covariance": "batch_positions"})
+    return [Run("mul2", "seqvcr_pause", s, steps=ABLATION_STEPS, **v) for s in SEEDS for v in variants]
+
+
+def plan_lambda_seqvcr() -> list[Run]:
+    """Issue 21 §2: the λ search of `lambda` for Seq-VCR without pauses too, so both regularized arms get a search
+    of equal size (the default and the same 3 variants, 4,000 steps, 3 seeds)."""
+    return _seed_major([Run("mul2", "seqvcr", s, lambdas=lam) for s in SEEDS for lam in LAMBDA_VARIANTS])
+
+
+def plan_rows() -> list[Run]:
+    """Issue 21 §1: is 6,000 rows the limit? Every 2×2 pair the held-out rows leave (7,700), 16,000 steps,
+    vanilla and Seq-VCR + Pause, 3 seeds (same test rows as `plateau`, so the two pair)."""
+    return _seed_major(
+        [Run("mul2all", m, s, steps=16000, eval_steps=PLATEAU_EVAL_STEPS) for s in SEEDS for m in CONTRAST]
+    )
+
+
+def plan_mul3_wide() -> list[Run]:
+    """Issue 21 §1: 3×3 with more capacity (6 layers, d=256, 8 heads; the `tasks` plan's 3×3 was 4 × 128 and
+    stayed at 0 %), 8,000 steps, vanilla and Seq-VCR + Pause, 2 seeds (~2 CPU-hours per run)."""
+    return _seed_major(
+        [Run("mul3", m, s, layers=6, width=256, heads=8, steps=ABLATION_STEPS) for s in (0, 1) for m in CONTRAST]
+    )
+
+
 PLANS = {
     "headline": plan_headline,
     "quick": plan_quick,
@@ -221,6 +335,13 @@ PLANS = {
     "tasks": plan_tasks,
     "gpu": plan_gpu,
     "smoke": plan_smoke,
+    "plateau": plan_plateau,
+    "plateau32k": plan_plateau32k,
+    "pauses": plan_pauses,
+    "where": plan_where,
+    "lambda_seqvcr": plan_lambda_seqvcr,
+    "rows": plan_rows,
+    "mul3_wide": plan_mul3_wide,
 }
 # The order the background sweep runs in: one seed of the quick control (the learning test waits for it) and of the
 # headline, then their other seeds, the learning rate, then the wider grid seed by seed (a sweep cut short still
@@ -235,16 +356,28 @@ QUEUE = (
 )
 
 
+# Issue 21's order: the plateau runs the verdict rests on, then the ablations seed by seed, then the costly rest.
+QUEUE21 = (
+    "plateau",
+    *(f"{plan}:{seed}" for seed in SEEDS for plan in ("pauses", "where", "lambda_seqvcr")),
+    "plateau32k",
+    "rows",
+    "mul3_wide",
+)
+QUEUES = {"queue": QUEUE, "queue21": QUEUE21}
+
+
 def resolve_plans(names: list[str]) -> list[Run]:
-    """Runs of the named plans in order, duplicates dropped; 'plan:seed' keeps one seed, 'queue' is QUEUE."""
+    """Runs of the named plans in order, duplicates dropped; 'plan:seed' keeps one seed, 'queue' is QUEUE and
+    'queue21' QUEUE21."""
     runs: list[Run] = []
     for name in names:
-        if name == "queue":
-            runs += resolve_plans(list(QUEUE))
+        if name in QUEUES:
+            runs += resolve_plans(list(QUEUES[name]))
             continue
         plan, _, seed = name.partition(":")
         if plan not in PLANS:
-            raise SystemExit(f"unknown plan {plan!r}; one of {[*PLANS, 'queue']}")
+            raise SystemExit(f"unknown plan {plan!r}; one of {[*PLANS, *QUEUES]}")
         runs += [r for r in PLANS[plan]() if not seed or r.seed == int(seed)]
     seen: set[str] = set()
     return [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
@@ -293,28 +426,34 @@ def dataset(run: Run, root: Path) -> Path:
 def recipe_config(run: Run, data: Path, model: str) -> dict:
     """Everything the recipe gets, written next to the run (the exact record of its budget)."""
     lam_var, lam_cov = run.resolved_lambdas
-    return dict(
-        dataset_name=str(data),
-        model_config=model,
-        seed=run.seed,
-        data_seed=run.seed,
-        max_steps=run.steps,
-        per_device_train_batch_size=run.batch,
-        per_device_eval_batch_size=64,
-        learning_rate=run.lr,
-        warmup_steps=run.warmup,
-        seqvcr_lambda_var=lam_var,
-        seqvcr_lambda_cov=lam_cov,
-        seqvcr_proj_dim=run.proj_dim,
-        eval_strategy="steps",
-        eval_steps=run.eval_steps,
-        eval_exact_match=True,
-        max_eval_samples=run.eval_rows,
-        save_strategy="no",
-        logging_steps=run.eval_steps,
-        report_to="none",
-        disable_tqdm=True,
-        bf16=run.bf16,
+    return (
+        dict(
+            dataset_name=str(data),
+            model_config=model,
+            seed=run.seed,
+            data_seed=run.seed,
+            max_steps=run.steps,
+            per_device_train_batch_size=run.batch,
+            per_device_eval_batch_size=64,
+            learning_rate=run.lr,
+            warmup_steps=run.warmup,
+            seqvcr_lambda_var=lam_var,
+            seqvcr_lambda_cov=lam_cov,
+            seqvcr_proj_dim=run.proj_dim,
+            eval_strategy="steps",
+            eval_steps=run.eval_steps,
+            eval_exact_match=True,
+            max_eval_samples=run.eval_rows,
+            save_strategy="no",
+            logging_steps=run.eval_steps,
+            report_to="none",
+            disable_tqdm=True,
+            bf16=run.bf16,
+        )
+        | ({"num_pause_tokens": run.pauses} if run.pauses is not None else {})
+        | ({"distinct_pause_embeddings": True} if run.distinct_pauses else {})
+        | ({"seqvcr_layers": list(run.seqvcr_layers)} if run.seqvcr_layers else {})
+        | ({"seqvcr_covariance": run.covariance} if run.covariance != "batch" else {})
     )
 
 
@@ -530,22 +669,44 @@ def _group(results: dict[str, dict]) -> dict[str, dict[str, list[dict]]]:
     return groups
 
 
+def run_of(result: dict) -> Run:
+    """The Run a result.json records (results written before a field existed get its default)."""
+    fields = {f.name for f in dataclasses.fields(Run)}
+    return Run(**{k: tuple(v) if isinstance(v, list) else v for k, v in result["run"].items() if k in fields})
+
+
 def _label(result: dict) -> str:
-    run = result["run"]
-    return run["method"] + (f" λ=({run['lambdas'][0]:g}, {run['lambdas'][1]:g})" if run["lambdas"] else "")
+    run = run_of(result)
+    return " ".join([run.method, *(label for _, label in run.variants)])
+
+
+def _validation_curve(result: dict) -> tuple[list[int], list[float]]:
+    return [p["step"] for p in result["curve"]], [p["exact_match"] for p in result["curve"]]
 
 
 def _steps_to_cell(results: list[dict], threshold: float) -> str:
-    reached = [
-        steps_to([p["step"] for p in r["curve"]], [p["exact_match"] for p in r["curve"]], threshold) for r in results
-    ]
-    hit = [s for s in reached if s is not None]
-    return f"{statistics.median(hit):.0f} ({len(hit)}/{len(reached)})" if hit else f"— (0/{len(reached)})"
+    """Median step (reached/seeds) and the median CPU-minutes to it, prorated from each run's CPU time by step."""
+    reached = [(steps_to(*_validation_curve(r), threshold), r) for r in results]
+    hit = [(step, r["cpu_s"] * step / r["run"]["steps"] / 60) for step, r in reached if step is not None]
+    if not hit:
+        return f"— (0/{len(reached)})"
+    return (
+        f"{statistics.median(s for s, _ in hit):.0f} ({len(hit)}/{len(reached)}), "
+        f"{statistics.median(m for _, m in hit):.1f} min"
+    )
+
+
+def _best_cell(results: list[dict]) -> str:
+    """Per seed: best validation exact match % @ its first step; then how many seeds plateaued (no gain in the
+    last quarter of the run)."""
+    best = [best_point(*_validation_curve(r)) for r in results]
+    flat = sum(plateaued(*_validation_curve(r)) for r in results)
+    return " / ".join(f"{100 * v:.1f}@{s}" for v, s in best) + f" | {flat}/{len(results)}"
 
 
 def _default_cell(cells: dict[str, list[dict]], method: str) -> list[dict] | None:
     for runs in cells.values():
-        if runs[0]["run"]["method"] == method and not runs[0]["run"]["lambdas"]:
+        if runs[0]["run"]["method"] == method and not run_of(runs[0]).variants:
             return runs
     return None
 
@@ -577,14 +738,16 @@ def command_table(args: argparse.Namespace) -> None:
         print(f"\n### {setting}\n")
         print(
             "Test split (final): mean ± std over seeds, per-seed exact match listed; validation curve: steps to "
-            "reach X % exact match, median over the seeds that reached it (reached/seeds).\n"
+            "reach X % exact match, median over the seeds that reached it (reached/seeds), and the median "
+            "CPU-minutes to it (the run's CPU time prorated by step); best validation exact match per seed @ its "
+            "first step; plateaued: seeds whose best came before the last quarter of the run.\n"
         )
         thresholds = " | ".join(f"steps to {100 * t:g} %" for t in THRESHOLDS)
         print(
             f"| method | seeds | exact match % | per seed | digit acc % | per position % | {thresholds} "
-            f"| CPU min/run | load start–end |"
+            f"| best validation % @ step | plateaued | CPU min/run | load start–end |"
         )
-        print("|---" * (8 + len(THRESHOLDS)) + "|")
+        print("|---" * (10 + len(THRESHOLDS)) + "|")
         for runs in cells.values():
             em = [r["final"]["exact_match"] for r in runs]
             positions = zip(*(r["final"]["position_accuracy"] for r in runs), strict=True)
@@ -595,6 +758,7 @@ def command_table(args: argparse.Namespace) -> None:
                 f"| {format_mean_std([r['final']['digit_accuracy'] for r in runs])} "
                 f"| {'/'.join(f'{100 * statistics.fmean(p):.0f}' for p in positions)} | "
                 + " | ".join(_steps_to_cell(runs, t) for t in THRESHOLDS)
+                + f" | {_best_cell(runs)}"
                 + f" | {statistics.fmean(r['cpu_s'] for r in runs) / 60:.1f} | {min(loads):.1f}–{max(loads):.1f} |"
             )
         print(
@@ -612,6 +776,8 @@ def command_table(args: argparse.Namespace) -> None:
                 ("seqvcr_pause", "pause"),
                 ("seqvcr", "vanilla"),
                 ("pause", "vanilla"),
+                ("cot", "vanilla"),
+                ("seqvcr_pause", "cot"),
             )
             if (ci := headline_ci(cells, a, b))
         ]
@@ -721,7 +887,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             nargs="+",
             required=True,
             metavar="PLAN",
-            help=f"plans in order ({', '.join(PLANS)}, or queue = {' '.join(QUEUE)}); 'headline:0' keeps seed 0",
+            help=f"plans in order ({', '.join(PLANS)}, or queue = {' '.join(QUEUE)}, or "
+            f"queue21 = {' '.join(QUEUE21)}); "
+            "'headline:0' keeps seed 0",
         )
         if name == "run":
             sub.add_argument("--threads", type=int, default=1, help="OMP threads per training run (default 1)")

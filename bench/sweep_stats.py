@@ -41,6 +41,20 @@ def steps_to(steps: Sequence[int], values: Sequence[float], threshold: float) ->
     return None
 
 
+def best_point(steps: Sequence[int], values: Sequence[float]) -> tuple[float, int]:
+    """The best value of a curve and the first step that reached it."""
+    if not steps or len(steps) != len(values):
+        raise ValueError(f"{len(steps)} steps for {len(values)} values")
+    best = max(values)
+    return best, steps[list(values).index(best)]
+
+
+def plateaued(steps: Sequence[int], values: Sequence[float], share: float = 0.25) -> bool:
+    """True when the curve's best came at or before the last `share` of the run began: no improvement for that
+    long (issue 21's stopping rule: "not improved for a quarter of the run"). Steps count from 0."""
+    return best_point(steps, values)[1] <= (1 - share) * steps[-1]
+
+
 def paired_bootstrap_diff(
     a: Sequence[Sequence[float]],
     b: Sequence[Sequence[float]],

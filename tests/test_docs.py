@@ -8,8 +8,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = re.compile(r"docs/([A-Za-z_]+\.md)(?:,? §(\d+))?")
 PRIVATE_NOTES = re.compile(r"METHOD\.md|RELATED_METHODS|HUB_API")
-# Files whose references other branches repoint (issue 18); empty this once they are merged.
-PENDING = {"bench/sweep.py"}
 
 
 def tracked_text_files() -> dict[str, str]:
@@ -35,4 +33,4 @@ def test_every_docs_reference_names_a_page_and_section_that_exist():
 
 def test_nothing_points_at_the_private_notes():
     stale = [name for name, text in tracked_text_files().items() if PRIVATE_NOTES.search(text)]
-    assert sorted(set(stale) - PENDING - {"tests/test_docs.py"}) == []
+    assert sorted(set(stale) - {"tests/test_docs.py"}) == []

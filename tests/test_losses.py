@@ -10,7 +10,7 @@ def literal_seq_vcr(z, mask=None, lambda_var=1.0, lambda_cov=0.004, eps=1e-4, co
     """One d×d covariance per position, loops over dimensions: the formula exactly as printed."""
     z = z.double()
     if covariance_mode == "batch":
-        _, T, _ = z.shape
+        _, T, d = z.shape
         positions = [i for i in range(T) if mask is None or bool(mask[:, i].all())]
         samples = [z[:, i, :] for i in positions]
     else:

@@ -2,6 +2,7 @@
 nothing, and the table and plot read what finished. The sweep is the evidence behind the README's verdict, so a
 change that breaks it must fail here, not in a night's run."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -63,3 +64,53 @@ def test_the_readme_see_it_config_is_the_sweeps_headline_cell_seed_0():
         TASKS["mul2"].builder,
         *builder_options(run),
     ]
+
+
+def test_the_plateau_plans_put_the_headline_contrast_first_and_share_the_headline_data():
+    """Issue 21 §1: runs still queued when a sitting ends are the least important ones, and every plateau run is
+    the headline cell (same data seeds, lr, batch, warmup, λ) at a longer budget, so it pairs with the 4,000-step
+    runs."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import SEEDS, Run, resolve_plans
+
+    runs = resolve_plans(["plateau", "plateau32k"])
+    assert [(r.method, r.seed) for r in runs[:6]] == [(m, s) for s in SEEDS for m in ("vanilla", "seqvcr_pause")]
+    assert {r.method for r in runs[6:15]} == {"pause", "seqvcr", "cot"} and {r.steps for r in runs[:15]} == {16000}
+    assert {(r.method, r.steps) for r in runs[15:]} == {(m, 32000) for m in ("vanilla", "seqvcr_pause")}
+    for run in runs:
+        headline = Run("mul2", run.method, run.seed)
+        assert dataclasses.replace(headline, steps=run.steps, eval_steps=run.eval_steps) == run
+        assert run.eval_steps * 80 == run.steps  # 80 curve points per run
+
+
+def test_issue_21_variants_keep_old_run_ids_and_reach_the_recipe_config():
+    """A new field left at its default changes neither the run id (collected results still count) nor the recipe's
+    config; a set one does both, and a variant the method cannot have is refused before any training."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import Run, recipe_config, resolve_plans, run_of
+
+    default = Run("mul2", "seqvcr_pause", 0)
+    assert default.run_id == "mul2-L4d128-seqvcr_pause-lr0.001-s4000-b32-w100-p256-seed0"  # as in bench/sweep_results
+    assert Run("mul2", "seqvcr_pause", 0, lambdas=(3.0, 0.004)).cell.startswith("mul2-L4d128-seqvcr_pause-lam3_0.004-")
+    base = recipe_config(default, Path("d"), "tiny")
+    variant = Run(
+        "mul2", "seqvcr_pause", 0, pauses=4, distinct_pauses=True, seqvcr_layers=(1, 2), covariance="batch_positions"
+    )
+    assert "-pz4-distinct-reg1_2-covbatch_positions-" in variant.run_id
+    assert recipe_config(variant, Path("d"), "tiny") == base | {
+        "num_pause_tokens": 4,
+        "distinct_pause_embeddings": True,
+        "seqvcr_layers": [1, 2],
+        "seqvcr_covariance": "batch_positions",
+    }
+    assert run_of({"run": dataclasses.asdict(variant)}) == variant  # what the table reads back from result.json
+    for bad in (
+        dict(method="vanilla", pauses=4),
+        dict(method="seqvcr_pause", pauses=2),
+        dict(method="pause", seqvcr_layers=(2,)),
+        dict(method="seqvcr", distinct_pauses=True),
+    ):
+        with pytest.raises(ValueError):
+            Run("mul2", seed=0, **bad)
+    runs = resolve_plans(["queue21"])
+    assert len({r.run_id for r in runs}) == len(runs) and runs[:15] == resolve_plans(["plateau"])

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from sweep_stats import format_mean_std, mean_std, paired_bootstrap_diff, spearman, steps_to
+from sweep_stats import (
+    best_point,
+    format_mean_std,
+    mean_std,
+    paired_bootstrap_diff,
+    plateaued,
+    spearman,
+    steps_to,
+)
 
 
 def test_mean_std_uses_the_sample_std_and_refuses_to_call_one_value_tight():
@@ -24,6 +32,16 @@ def test_steps_to_is_the_first_evaluation_at_or_above_the_threshold():
     assert steps_to(steps, em, 0.9) is None
     with pytest.raises(ValueError):
         steps_to([100], [0.1, 0.2], 0.1)
+
+
+def test_best_point_is_the_first_step_at_the_maximum_and_a_plateau_is_a_quarter_without_gain():
+    steps = [100, 200, 300, 400]
+    assert best_point(steps, [0.1, 0.5, 0.5, 0.4]) == (0.5, 200)
+    assert plateaued(steps, [0.1, 0.5, 0.5, 0.4])  # best at 200 <= 300: no gain over the last quarter
+    assert plateaued(steps, [0.1, 0.2, 0.5, 0.5])  # best first reached at 300 = 3/4 of the run: still a plateau
+    assert not plateaued(steps, [0.1, 0.2, 0.3, 0.4])  # still rising at the end
+    with pytest.raises(ValueError):
+        best_point([], [])
 
 
 def test_paired_bootstrap_brackets_the_difference_and_sees_pairing():
