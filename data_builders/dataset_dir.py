@@ -15,11 +15,10 @@ import tempfile
 from pathlib import Path
 
 from datasets import DatasetDict
-from datasets.config import MAX_SHARD_SIZE
-from datasets.utils.py_utils import convert_file_size_to_int
 
 from .card import with_data_files
 from .card_merge import card_metadata, merge_cards
+from .compat import max_shard_bytes
 from .layout import check_config_name, data_dir, shard_name
 
 README = "README.md"
@@ -61,7 +60,7 @@ def write_dataset_dir(dataset: DatasetDict, output_dir: str | os.PathLike, *, co
     try:
         new_folder.mkdir()
         for split, split_dataset in dataset.items():
-            num_shards = max(1, math.ceil(split_dataset.data.nbytes / convert_file_size_to_int(MAX_SHARD_SIZE)))
+            num_shards = max(1, math.ceil(split_dataset.data.nbytes / max_shard_bytes()))
             for index in range(num_shards):
                 shard = split_dataset.shard(num_shards=num_shards, index=index, contiguous=True)
                 shard.to_parquet(new_folder / shard_name(split, index, num_shards))

@@ -16,6 +16,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from data_builders.compat import max_shard_bytes
 from hf_seqvcr import SeqVCRMixin, build_digit_tokenizer
 from hf_seqvcr.compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga
 from hub_server import USER, LoopbackHub
@@ -169,3 +170,15 @@ def test_only_compat_reaches_for_trainer_and_peft_internals():
         and (path.name, what) != ("modeling_looped.py", "attention's cache slot")  # shipped in checkpoints: standalone
     ]
     assert found == []
+    reaching = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "data_builders").rglob("*.py"))
+        if path.name != "compat.py" and re.search(r"from datasets\.(config|utils)\b", path.read_text())
+    ]
+    assert reaching == []
+
+
+def test_the_builders_shard_like_push_to_hub():
+    """data_builders/compat.py: `push_to_hub` (max_shard_size None) shards at `datasets.config.MAX_SHARD_SIZE`."""
+    assert inspect.signature(Dataset.push_to_hub).parameters["max_shard_size"].default is None
+    assert max_shard_bytes() == 500 * 10**6

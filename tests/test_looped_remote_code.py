@@ -25,7 +25,8 @@ GREEDY = dict(
 )
 
 # Run in a fresh interpreter with hf_seqvcr made unimportable (the test checks it is): loads argv[1] with
-# transformers alone, trusting its code or not (argv[2]), and saves what it computes, or the refusal, to argv[3].
+# transformers alone, trusting its code or not (argv[2]), and saves what it computes, or the refusal, to argv[3]; on
+# this process's thread count (argv[4]), since a sum split over another number of threads rounds differently.
 WITHOUT_HF_SEQVCR = f"""
 import sys
 sys.modules["hf_seqvcr"] = None  # as if hf-seqvcr were not installed
@@ -38,7 +39,8 @@ else:
 import torch
 from transformers import AutoModelForCausalLM
 
-source, trust, out = sys.argv[1:]
+source, trust, out, threads = sys.argv[1:]
+torch.set_num_threads(int(threads))
 try:
     flags = {{"trust_remote_code": True}} if trust == "trust" else {{}}
     model = AutoModelForCausalLM.from_pretrained(source, **flags)
@@ -59,7 +61,15 @@ def without_hf_seqvcr(source: str, tmp_path: Path, *, trust: bool) -> dict:
     out = tmp_path / f"out-{uuid.uuid4().hex[:8]}.pt"
     torch.save(prompts(), out)
     run = subprocess.run(
-        [sys.executable, "-c", WITHOUT_HF_SEQVCR, source, "trust" if trust else "no", str(out)],
+        [
+            sys.executable,
+            "-c",
+            WITHOUT_HF_SEQVCR,
+            source,
+            "trust" if trust else "no",
+            str(out),
+            str(torch.get_num_threads()),
+        ],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,
