@@ -66,7 +66,13 @@ def tiny_lora():
 
 
 def tiny_llama(
-    tokenizer: PreTrainedTokenizerBase, *, hidden: int = 64, layers: int = 2, seed: int = 0, tied: bool = False
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    seed: int = 0,
+    tied: bool = False,
+    positions: int = 128,
 ):
     import torch
 
@@ -78,7 +84,7 @@ def tiny_llama(
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=4,
-        max_position_embeddings=128,
+        max_position_embeddings=positions,
         tie_word_embeddings=tied,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,

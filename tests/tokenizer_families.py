@@ -27,12 +27,11 @@ from tokenizers import (
 )
 from transformers import (
     GenerationConfig,
-    LlamaConfig,
-    LlamaForCausalLM,
     PreTrainedTokenizerFast,
 )
 
 from hf_seqvcr import build_digit_tokenizer
+from tiny import tiny_llama
 
 FAMILIES = ("digits", "gpt2", "llama3", "llama2_bpe", "llama2_unigram")
 MAX_POSITIONS = 256
@@ -120,24 +119,10 @@ def build_family_tokenizer(family: str) -> PreTrainedTokenizerFast:
 
 def save_family_model(family: str, directory: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     """A tiny LLaMA with `family`'s tokenizer saved to `directory` by `save_pretrained`: a local 'pretrained' model."""
-    import torch
-
     tokenizer = build_family_tokenizer(family)
     tokenizer.model_max_length = MAX_POSITIONS
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=2 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=MAX_POSITIONS,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(tokenizer, hidden=hidden, layers=layers, seed=seed, positions=MAX_POSITIONS)
+    config = model.config
     if family == "llama3":  # as Meta ships it: sampling at temperature 0.6, top-p 0.9
         model.generation_config = GenerationConfig(
             do_sample=True,
