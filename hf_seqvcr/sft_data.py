@@ -73,11 +73,11 @@ def _open_assistant_turns(messages: Sequence[Mapping[str, Any]], pause_text: str
 
 
 def question_answer_tokens(
-    row: Mapping[str, str], tokenizer: PreTrainedTokenizerBase, pause_ids: Sequence[int]
+    row: Mapping[str, str], tokenizer: PreTrainedTokenizerBase, pause_ids: Sequence[int], prefix_ids: Sequence[int]
 ) -> dict[str, list[int]]:
     """A question/answer row as TRL takes a tokenized row: `input_ids` and `labels` (-100 on the prompt and pauses),
-    the layout `PauseDataCollator` builds for `SeqVCRTrainer`."""
-    prompt = build_prompt_ids(tokenizer, row["question"], pause_ids, prompt_prefix_ids(tokenizer))
+    the layout `PauseDataCollator` builds for `SeqVCRTrainer` (`prefix_ids`: `prompt.prompt_prefix_ids`)."""
+    prompt = build_prompt_ids(tokenizer, row["question"], pause_ids, prefix_ids)
     target = build_target_ids(tokenizer, row["answer"])
     return {"input_ids": prompt + target, "labels": [IGNORE_INDEX] * len(prompt) + target}
 

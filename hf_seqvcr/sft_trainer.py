@@ -12,6 +12,7 @@ from trl import SFTConfig, SFTTrainer
 
 from .config import SeqVCRArguments
 from .evaluation import answer_budget, extract_answer, generate_continuations, normalize_answer
+from .prompt import prompt_prefix_ids
 from .sft_config import SeqVCRSFTConfig
 from .sft_data import PauseLabelMask, question_answer_tokens, row_kind, scoring_prompt, with_pauses
 from .trainer import SeqVCRMixin, run_pause_ids
@@ -63,7 +64,8 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
                 return {name: convert(split) for name, split in dataset.items()}
             kind = row_kind(next(iter(dataset)))
             if kind == "question_answer":
-                return dataset.map(question_answer_tokens, fn_kwargs={"tokenizer": tokenizer, "pause_ids": pause_ids})
+                layout = {"tokenizer": tokenizer, "pause_ids": pause_ids, "prefix_ids": prompt_prefix_ids(tokenizer)}
+                return dataset.map(question_answer_tokens, fn_kwargs=layout)
             if not args.num_pause_tokens:
                 return dataset
             if kind == "text":
@@ -79,7 +81,8 @@ class SeqVCRSFTTrainer(SeqVCRMixin, SFTTrainer):
     def _predict_answers(self, rows) -> list[tuple[str, str]] | None:
         """Greedy answers to each row's prompt as inference renders it (chat template, generation prompt, pauses)."""
         tokenizer = self._seqvcr_tokenizer
-        prompts = [scoring_prompt(row, tokenizer, run_pause_ids(tokenizer, self.args)) for row in rows]
+        pause_ids = run_pause_ids(tokenizer, self.args)
+        prompts = [scoring_prompt(row, tokenizer, pause_ids) for row in rows]
         if not prompts or any(p is None for p in prompts):
             return None
         budget = self.args.eval_max_new_tokens or answer_budget([reference for _, reference in prompts])
