@@ -684,10 +684,15 @@ def _validation_curve(result: dict) -> tuple[list[int], list[float]]:
     return [p["step"] for p in result["curve"]], [p["exact_match"] for p in result["curve"]]
 
 
+def _cpu_minutes(result: dict, step: int) -> float:
+    """CPU-minutes a run had spent by `step`: its CPU time prorated by step (evaluation included)."""
+    return result["cpu_s"] * step / result["run"]["steps"] / 60
+
+
 def _steps_to_cell(results: list[dict], threshold: float) -> str:
-    """Median step (reached/seeds) and the median CPU-minutes to it, prorated from each run's CPU time by step."""
+    """Median step (reached/seeds) and the median CPU-minutes to it."""
     reached = [(steps_to(*_validation_curve(r), threshold), r) for r in results]
-    hit = [(step, r["cpu_s"] * step / r["run"]["steps"] / 60) for step, r in reached if step is not None]
+    hit = [(step, _cpu_minutes(r, step)) for step, r in reached if step is not None]
     if not hit:
         return f"— (0/{len(reached)})"
     return (
@@ -711,9 +716,8 @@ def _default_cell(cells: dict[str, list[dict]], method: str) -> list[dict] | Non
     return None
 
 
-def headline_ci(cells: dict[str, list[dict]], a: str, b: str) -> str | None:
-    """Paired bootstrap CI of exact match a − b over the seeds both have finished, or None."""
-    runs_a, runs_b = _default_cell(cells, a), _default_cell(cells, b)
+def paired_ci(runs_a: list[dict] | None, runs_b: list[dict] | None) -> str | None:
+    """Paired bootstrap CI of exact match a − b over the seeds both have finished, as a table row, or None."""
     if not runs_a or not runs_b:
         return None
     by_seed = {r["run"]["seed"]: r for r in runs_b}
@@ -723,9 +727,30 @@ def headline_ci(cells: dict[str, list[dict]], a: str, b: str) -> str | None:
     mean, low, high = paired_bootstrap_diff([x["correct"] for x, _ in pairs], [y["correct"] for _, y in pairs])
     seeds = ",".join(str(x["run"]["seed"]) for x, _ in pairs)
     return (
-        f"| {a} − {b} | {100 * mean:+.1f} | [{100 * low:+.1f}, {100 * high:+.1f}] | {seeds} | "
-        f"{len(pairs[0][0]['correct'])} |"
+        f"| {_label(runs_a[0])} − {_label(runs_b[0])} | {100 * mean:+.1f} | [{100 * low:+.1f}, {100 * high:+.1f}] "
+        f"| {seeds} | {len(pairs[0][0]['correct'])} |"
     )
+
+
+METHOD_CONTRASTS = (
+    ("seqvcr_pause", "vanilla"),
+    ("seqvcr_pause", "pause"),
+    ("seqvcr", "vanilla"),
+    ("pause", "vanilla"),
+    ("cot", "vanilla"),
+    ("seqvcr_pause", "cot"),
+    ("seqvcr", "seqvcr_pause"),
+)
+
+
+def contrast_rows(cells: dict[str, list[dict]]) -> list[str]:
+    """The methods' contrasts at their defaults, then every variant (an ablation, a λ) against its method's
+    default, paired by seed."""
+    pairs = [(_default_cell(cells, a), _default_cell(cells, b)) for a, b in METHOD_CONTRASTS]
+    pairs += [
+        (runs, _default_cell(cells, runs[0]["run"]["method"])) for runs in cells.values() if run_of(runs[0]).variants
+    ]
+    return [row for a, b in pairs if (row := paired_ci(a, b))]
 
 
 def command_table(args: argparse.Namespace) -> None:
@@ -769,22 +794,11 @@ def command_table(args: argparse.Namespace) -> None:
         for runs in cells.values():
             layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs), strict=True)]
             print(f"| {_label(runs[0])} | " + " | ".join(f"{x:.2f}" for x in layers) + f" | {min(layers):.2f} |")
-        rows = [
-            ci
-            for a, b in (
-                ("seqvcr_pause", "vanilla"),
-                ("seqvcr_pause", "pause"),
-                ("seqvcr", "vanilla"),
-                ("pause", "vanilla"),
-                ("cot", "vanilla"),
-                ("seqvcr_pause", "cot"),
-            )
-            if (ci := headline_ci(cells, a, b))
-        ]
-        if rows:
+        if rows := contrast_rows(cells):
             print(
                 "\nDifference in test exact match, percentage points, with a 95 % paired bootstrap CI (seeds, then "
-                "test rows within each seed; 10,000 resamples; default λ):\n"
+                "test rows within each seed; 10,000 resamples): the methods at their defaults, then each variant "
+                "against its method's default:\n"
             )
             print("| comparison | mean | 95 % CI | seeds | rows per seed |\n|---|---|---|---|---|")
             print("\n".join(rows))
@@ -826,7 +840,8 @@ def collapse_vs_accuracy(results: dict[str, dict]) -> str:
 
 
 def command_plot(args: argparse.Namespace) -> None:
-    """Per setting: exact match vs step (mean over seeds, thin line per seed) and entropy per layer."""
+    """Per setting: validation exact match against steps and against CPU-minutes, digit accuracy against steps
+    (mean over seeds, a thin line per seed) and the entropy per layer at the end."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -834,29 +849,36 @@ def command_plot(args: argparse.Namespace) -> None:
     out = args.output_dir or args.root / "plots"
     out.mkdir(parents=True, exist_ok=True)
     for setting, cells in _group(results).items():
-        fig = Figure(figsize=(13, 4.5), layout="constrained")
+        if args.setting and not any(s in setting for s in args.setting):
+            continue
+        fig = Figure(figsize=(17, 4.5), layout="constrained")
         FigureCanvasAgg(fig)
-        curve_ax, digit_ax, entropy_ax = fig.subplots(1, 3)
+        step_ax, cpu_ax, digit_ax, entropy_ax = fig.subplots(1, 4)
+        panels = ((step_ax, "exact_match", False), (cpu_ax, "exact_match", True), (digit_ax, "digit_accuracy", False))
         for index, runs in enumerate(cells.values()):
             color, label = f"C{index % 10}", f"{_label(runs[0])} (n={len(runs)})"
-            for ax, key in ((curve_ax, "exact_match"), (digit_ax, "digit_accuracy")):
+            for ax, key, in_cpu_minutes in panels:
+
+                def x_of(result: dict, in_cpu_minutes: bool = in_cpu_minutes) -> list[float]:
+                    steps = [p["step"] for p in result["curve"]]
+                    return [_cpu_minutes(result, s) for s in steps] if in_cpu_minutes else steps
+
                 for r in runs:
-                    ax.plot(
-                        [p["step"] for p in r["curve"]], [p[key] for p in r["curve"]], color=color, alpha=0.25, lw=0.8
-                    )
-                steps = [p["step"] for p in runs[0]["curve"]]
-                common = [statistics.fmean(v) for v in zip(*([p[key] for p in r["curve"]] for r in runs), strict=False)]
-                ax.plot(steps[: len(common)], common, color=color, lw=2, label=label)
+                    ax.plot(x_of(r), [p[key] for p in r["curve"]], color=color, alpha=0.25, lw=0.8)
+                xs = [statistics.fmean(x) for x in zip(*(x_of(r) for r in runs), strict=False)]
+                mean = [statistics.fmean(v) for v in zip(*([p[key] for p in r["curve"]] for r in runs), strict=False)]
+                ax.plot(xs, mean, color=color, lw=2, label=label)
             layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs), strict=True)]
             entropy_ax.plot(range(len(layers)), layers, marker="o", color=color, label=label)
-        curve_ax.set(xlabel="step", ylabel="exact match (validation)", title="exact match")
+        step_ax.set(xlabel="step", ylabel="exact match (validation)", title="exact match")
+        cpu_ax.set(xlabel="CPU-minutes (one core)", ylabel="exact match (validation)", title="exact match per CPU time")
         digit_ax.set(xlabel="step", ylabel="digit accuracy (validation)", title="digit accuracy")
         entropy_ax.set(xlabel="layer (0 = embeddings)", ylabel="matrix entropy (nats)", title="entropy, end (test)")
-        for ax in (curve_ax, digit_ax, entropy_ax):
+        for ax in (step_ax, cpu_ax, digit_ax, entropy_ax):
             ax.grid(alpha=0.3)
-        curve_ax.legend(fontsize=7)
+        step_ax.legend(fontsize=7)
         fig.suptitle(setting)
-        fig.savefig(out / f"{setting}.png", dpi=120)
+        fig.savefig(out / f"{setting}.png", dpi=110)
         print(f"wrote {out / f'{setting}.png'}")
 
 
@@ -896,9 +918,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("table", "plot"):
         sub = commands.add_parser(name)
         sub.add_argument("--results", nargs="+", type=Path, help=f"folders to read (default: --root and {COLLECTED})")
-        if name == "table":
-            sub.add_argument("--setting", nargs="+", help="only settings whose name contains one of these")
-        else:
+        sub.add_argument("--setting", nargs="+", help="only settings whose name contains one of these")
+        if name == "plot":
             sub.add_argument("--output-dir", type=Path, help="where the PNGs go (default: <root>/plots)")
     commands.add_parser("collect")
     args = parser.parse_args(argv)

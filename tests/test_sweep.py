@@ -45,17 +45,37 @@ def test_two_workers_share_the_smoke_plan_and_a_rerun_trains_nothing(tmp_path):
     assert [p.name for p in (tmp_path / "plots").glob("*.png")] == ["mul2-L1d32h2-lr0.001-s20-b32-w2.png"]
 
 
-def test_the_readme_see_it_config_is_the_sweeps_headline_cell_seed_0():
-    """`make see-it` promises the numbers of seed 0 in bench/RESULTS.md: its YAML must train exactly that run."""
+def see_it_config(makefile_flags: str = "") -> dict:
+    """small_scale.yaml with a Makefile flag variable's `--key value` pairs applied, as the recipe parses them."""
     import shlex
 
     import yaml
 
+    config = yaml.safe_load((SWEEP.parents[1] / "recipes" / "multiplication" / "small_scale.yaml").read_text())
+    if makefile_flags:
+        makefile = (SWEEP.parents[1] / "Makefile").read_text()
+        words = shlex.split(makefile.split(f"{makefile_flags} := ", 1)[1].splitlines()[0])
+        config |= {
+            key.removeprefix("--"): yaml.safe_load(value) for key, value in zip(words[::2], words[1::2], strict=True)
+        }
+    return config
+
+
+@pytest.mark.parametrize(
+    ("makefile_flags", "steps", "eval_steps"),
+    [("", 4000, 100), ("SEE_IT_LONG_FLAGS", 16000, 200)],
+    ids=["see-it", "see-it-long"],
+)
+def test_make_see_it_trains_seed_0_of_the_sweeps_headline_cell(makefile_flags, steps, eval_steps):
+    """`make see-it` (`make see-it-long`) promises the numbers of seed 0 in bench/RESULTS.md at 4,000 (16,000)
+    steps: the YAML (with the Makefile's flags) must train exactly that run of the sweep."""
+    import shlex
+
     sys.path.insert(0, str(SWEEP.parent))
     from sweep import TASKS, Run, builder_options, recipe_config
 
-    config = yaml.safe_load((SWEEP.parents[1] / "recipes" / "multiplication" / "small_scale.yaml").read_text())
-    run = Run("mul2", "seqvcr_pause", 0)
+    config = see_it_config(makefile_flags)
+    run = Run("mul2", "seqvcr_pause", 0, steps=steps, eval_steps=eval_steps)
     expected = recipe_config(run, Path("unused"), "tiny")
     for key in set(expected) - {"dataset_name", "save_strategy", "report_to", "disable_tqdm", "bf16"}:
         assert config[key] == expected[key], key
