@@ -607,8 +607,12 @@ def command_plan(args: argparse.Namespace) -> None:
     for i, run in enumerate(runs, 1):
         cpu = done[run.run_id]["cpu_s"] if run.run_id in done else estimate_cpu_s(run, done)
         print(f"| {i} | {run.run_id} | {'yes' if run.run_id in done else ''} | {cpu / 60:.1f} |")
+    spent = sum(done[r.run_id]["cpu_s"] for r in runs if r.run_id in done) / 3600
     hours = sum(estimate_cpu_s(r, done) for r in todo) / 3600
-    print(f"\n{len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go: ~{hours:.1f} CPU-hours on one core")
+    print(
+        f"\n{len(runs)} runs, {len(runs) - len(todo)} done ({spent:.1f} CPU-hours spent), {len(todo)} to go: "
+        f"~{hours:.1f} CPU-hours on one core"
+    )
 
 
 def claim(run: Run, root: Path):
