@@ -273,6 +273,12 @@ def plan_plateau32k() -> list[Run]:
     )
 
 
+def plan_plateau64k() -> list[Run]:
+    """Issue 21 §1, "and beyond": at 32,000 steps Seq-VCR + Pause had plateaued and vanilla had not, so vanilla
+    alone at 64,000 steps (a curve point every 800 steps), 3 seeds."""
+    return [Run("mul2", "vanilla", s, steps=64000, eval_steps=4 * PLATEAU_EVAL_STEPS) for s in SEEDS]
+
+
 ABLATION_STEPS = 8000
 
 
@@ -337,6 +343,7 @@ PLANS = {
     "smoke": plan_smoke,
     "plateau": plan_plateau,
     "plateau32k": plan_plateau32k,
+    "plateau64k": plan_plateau64k,
     "pauses": plan_pauses,
     "where": plan_where,
     "lambda_seqvcr": plan_lambda_seqvcr,
@@ -361,6 +368,7 @@ QUEUE21 = (
     "plateau",
     *(f"{plan}:{seed}" for seed in SEEDS for plan in ("pauses", "where", "lambda_seqvcr")),
     "plateau32k",
+    "plateau64k",
     "rows",
     "mul3_wide",
 )

@@ -97,7 +97,9 @@ def test_the_plateau_plans_put_the_headline_contrast_first_and_share_the_headlin
     assert [(r.method, r.seed) for r in runs[:6]] == [(m, s) for s in SEEDS for m in ("vanilla", "seqvcr_pause")]
     assert {r.method for r in runs[6:15]} == {"pause", "seqvcr", "cot"} and {r.steps for r in runs[:15]} == {16000}
     assert {(r.method, r.steps) for r in runs[15:]} == {(m, 32000) for m in ("vanilla", "seqvcr_pause")}
-    for run in runs:
+    longer = resolve_plans(["plateau64k"])
+    assert [(r.method, r.seed, r.steps) for r in longer] == [("vanilla", s, 64000) for s in SEEDS]
+    for run in runs + longer:
         headline = Run("mul2", run.method, run.seed)
         assert dataclasses.replace(headline, steps=run.steps, eval_steps=run.eval_steps) == run
         assert run.eval_steps * 80 == run.steps  # 80 curve points per run
