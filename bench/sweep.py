@@ -851,6 +851,12 @@ def collapse_vs_accuracy(results: dict[str, dict]) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def _curve_x(result: dict, in_cpu_minutes: bool) -> list[float]:
+    """A run's curve points on the x-axis: their steps, or the CPU-minutes spent by then."""
+    steps = [p["step"] for p in result["curve"]]
+    return [_cpu_minutes(result, s) for s in steps] if in_cpu_minutes else steps
+
+
 def command_plot(args: argparse.Namespace) -> None:
     """Per setting: validation exact match against steps and against CPU-minutes, digit accuracy against steps
     (mean over seeds, a thin line per seed) and the entropy per layer at the end."""
@@ -870,14 +876,9 @@ def command_plot(args: argparse.Namespace) -> None:
         for index, runs in enumerate(cells.values()):
             color, label = f"C{index % 10}", f"{_label(runs[0])} (n={len(runs)})"
             for ax, key, in_cpu_minutes in panels:
-
-                def x_of(result: dict, in_cpu_minutes: bool = in_cpu_minutes) -> list[float]:
-                    steps = [p["step"] for p in result["curve"]]
-                    return [_cpu_minutes(result, s) for s in steps] if in_cpu_minutes else steps
-
                 for r in runs:
-                    ax.plot(x_of(r), [p[key] for p in r["curve"]], color=color, alpha=0.25, lw=0.8)
-                xs = [statistics.fmean(x) for x in zip(*(x_of(r) for r in runs), strict=False)]
+                    ax.plot(_curve_x(r, in_cpu_minutes), [p[key] for p in r["curve"]], color=color, alpha=0.25, lw=0.8)
+                xs = [statistics.fmean(x) for x in zip(*(_curve_x(r, in_cpu_minutes) for r in runs), strict=False)]
                 mean = [statistics.fmean(v) for v in zip(*([p[key] for p in r["curve"]] for r in runs), strict=False)]
                 ax.plot(xs, mean, color=color, lw=2, label=label)
             layers = [statistics.fmean(x) for x in zip(*(r["entropy"] for r in runs), strict=True)]
