@@ -765,6 +765,28 @@ def contrast_rows(cells: dict[str, list[dict]]) -> list[str]:
     return [row for a, b in pairs if (row := paired_ci(a, b))]
 
 
+def pause_grid(cells: dict[str, list[dict]]) -> str | None:
+    """Issue 21 §2 at a glance: Seq-VCR's test exact match by pause count (0 = the seqvcr arm) × shared or
+    distinct pause embeddings, mean ± std over seeds (seed count in brackets); None without a pause variant."""
+    grid: dict[tuple[int, bool], list[dict]] = {}
+    for runs in cells.values():
+        run = run_of(runs[0])
+        if run.method == "seqvcr" and not run.variants:
+            grid[0, False] = runs
+        elif run.method == "seqvcr_pause" and {part for part, _ in run.variants} <= {f"-pz{run.pauses}", "-distinct"}:
+            grid[run.pauses or DEFAULT_PAUSES, run.distinct_pauses] = runs
+    if not any(count not in (0, DEFAULT_PAUSES) or distinct for count, distinct in grid):  # a pause variant ran
+        return None
+
+    def cell(runs: list[dict] | None) -> str:
+        return f"{format_mean_std([r['final']['exact_match'] for r in runs])} ({len(runs)})" if runs else "—"
+
+    lines = ["| pauses | shared | distinct |", "|---|---|---|"]
+    for count in sorted({count for count, _ in grid}):
+        lines.append(f"| {count} | {cell(grid.get((count, False)))} | {cell(grid.get((count, True)))} |")
+    return "\n".join(lines)
+
+
 def command_table(args: argparse.Namespace) -> None:
     results = load_results(args.results)
     if not results:
@@ -814,6 +836,12 @@ def command_table(args: argparse.Namespace) -> None:
             )
             print("| comparison | mean | 95 % CI | seeds | rows per seed |\n|---|---|---|---|---|")
             print("\n".join(rows))
+        if grid := pause_grid(cells):
+            print(
+                "\nPause tokens with Seq-VCR on: test exact match %, mean ± std over seeds (seeds), by pause count "
+                "(0: the seqvcr arm) and embedding (one shared `<pause>`, or one per position):\n"
+            )
+            print(grid)
     if not (collapse := collapse_vs_accuracy(results)):
         return
     print(

@@ -136,3 +136,31 @@ def test_issue_21_variants_keep_old_run_ids_and_reach_the_recipe_config():
             Run("mul2", seed=0, **bad)
     runs = resolve_plans(["queue21"])
     assert len({r.run_id for r in runs}) == len(runs) and runs[:15] == resolve_plans(["plateau"])
+
+
+def test_pause_grid_places_each_run_by_pause_count_and_embedding_and_leaves_other_variants_out():
+    """The §2 pause table: 0 is the seqvcr arm, 2 shared the default; a layer variant of seqvcr_pause is another
+    ablation and must not land in the default's cell."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import Run, pause_grid
+
+    def runs(exact_matches: list[float], **run) -> list[dict]:
+        return [
+            {"run": dataclasses.asdict(Run("mul2", seed=seed, steps=8000, **run)), "final": {"exact_match": em}}
+            for seed, em in enumerate(exact_matches)
+        ]
+
+    cells = {
+        "seqvcr": runs([0.5, 0.6], method="seqvcr"),
+        "default": runs([0.4], method="seqvcr_pause"),
+        "distinct": runs([0.3], method="seqvcr_pause", distinct_pauses=True),
+        "pz8": runs([0.2], method="seqvcr_pause", pauses=8),
+        "middle layer": runs([0.9], method="seqvcr_pause", seqvcr_layers=(2,)),
+        "vanilla": runs([0.1], method="vanilla"),
+    }
+    assert pause_grid(cells).splitlines()[2:] == [
+        "| 0 | 55.0 ± 7.1 (2) | — |",
+        "| 2 | 40.0 (1) | 30.0 (1) |",
+        "| 8 | 20.0 (1) | — |",
+    ]
+    assert pause_grid({k: cells[k] for k in ("seqvcr", "default", "middle layer")}) is None  # no pause variant
