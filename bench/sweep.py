@@ -786,6 +786,36 @@ def pause_grid(cells: dict[str, list[dict]]) -> str | None:
     return "\n".join(lines)
 
 
+def lambda_search(cells: dict[str, list[dict]]) -> str | None:
+    """Issue 21 §2's λ search, chosen on validation and then tested once: per Seq-VCR method, every λ it ran (the
+    default and its variants) by final validation exact match (mean over seeds), the winner marked; None without a
+    λ variant. Only the marked row's test number is the search's result."""
+    by_method: dict[str, dict[tuple[float, float], list[dict]]] = defaultdict(dict)
+    for runs in cells.values():
+        run = run_of(runs[0])
+        if run.method in SEQVCR_METHODS and all(part.startswith("-lam") for part, _ in run.variants):
+            by_method[run.method][run.resolved_lambdas] = runs
+    lines = []
+    for method, trials in by_method.items():
+        if len(trials) < 2:
+            continue
+        validation = {
+            lam: statistics.fmean(r["curve"][-1]["exact_match"] for r in runs) for lam, runs in trials.items()
+        }
+        chosen = max(validation, key=validation.get)
+        for lam, runs in trials.items():
+            test = format_mean_std([r["final"]["exact_match"] for r in runs])
+            mark = " **chosen**" if lam == chosen else ""
+            lines.append(
+                f"| {method} | ({lam[0]:g}, {lam[1]:g}){mark} | {100 * validation[lam]:.1f} | {test} | {len(runs)} |"
+            )
+    if not lines:
+        return None
+    return "\n".join(
+        ["| method | λ (variance, covariance) | validation % | test % | seeds |", "|---|---|---|---|---|", *lines]
+    )
+
+
 def command_table(args: argparse.Namespace) -> None:
     results = load_results(args.results)
     if not results:
@@ -835,6 +865,12 @@ def command_table(args: argparse.Namespace) -> None:
             )
             print("| comparison | mean | 95 % CI | seeds | rows per seed |\n|---|---|---|---|---|")
             print("\n".join(rows))
+        if search := lambda_search(cells):
+            print(
+                "\nλ chosen on validation (exact match at the end of training, mean over seeds), then tested once: "
+                "the marked row's test number is the search's result.\n"
+            )
+            print(search)
         if grid := pause_grid(cells):
             print(
                 "\nPause tokens with Seq-VCR on: test exact match %, mean ± std over seeds (seeds), by pause count "

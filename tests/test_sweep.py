@@ -164,3 +164,31 @@ def test_pause_grid_places_each_run_by_pause_count_and_embedding_and_leaves_othe
         "| 8 | 20.0 (1) | — |",
     ]
     assert pause_grid({k: cells[k] for k in ("seqvcr", "default", "middle layer")}) is None  # no pause variant
+
+
+def test_lambda_search_chooses_on_validation_not_test_and_keeps_other_ablations_out():
+    """The λ row marked chosen is the one with the best final validation exact match, even when another λ tests
+    higher (choosing on test would tune on the number we report); runs that vary more than λ are not trials."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import Run, lambda_search
+
+    def runs(validation: float, test: float, **run) -> list[dict]:
+        return [
+            {
+                "run": dataclasses.asdict(Run("mul2", seed=0, **run)),
+                "curve": [{"step": 100, "exact_match": 0.0}, {"step": 4000, "exact_match": validation}],
+                "final": {"exact_match": test},
+            }
+        ]
+
+    cells = {
+        "default": runs(0.2, 0.3, method="seqvcr"),
+        "λ variant": runs(0.4, 0.1, method="seqvcr", lambdas=(3.0, 0.004)),
+        "λ and layers": runs(0.9, 0.9, method="seqvcr", lambdas=(0.1, 0.5), seqvcr_layers=(2,)),
+        "vanilla": runs(0.5, 0.5, method="vanilla"),
+    }
+    assert lambda_search(cells).splitlines()[2:] == [
+        "| seqvcr | (1, 0.004) | 20.0 | 30.0 | 1 |",
+        "| seqvcr | (3, 0.004) **chosen** | 40.0 | 10.0 | 1 |",
+    ]
+    assert lambda_search({"default": cells["default"], "vanilla": cells["vanilla"]}) is None  # no search ran
