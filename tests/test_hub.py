@@ -339,7 +339,7 @@ def test_server_auth_modes(hub: LoopbackHub, monkeypatch) -> None:
 def test_model_card_of_a_loop_regularized_run_names_its_settings_and_cites_the_paper():
     from hf_seqvcr.model_card import render_model_card
 
-    card = render_model_card(
+    vanilla = dict(
         method="vanilla",
         seqvcr_hparams={},
         pause_tokens=[],
@@ -348,18 +348,9 @@ def test_model_card_of_a_loop_regularized_run_names_its_settings_and_cites_the_p
         eval_metrics={},
         base_model=None,
         model_id="u/m",
-        loopreg={"loopreg_lambda": 10.0, "loopreg_block": 4},
     )
+    card = render_model_card(**vanilla, loopreg={"loopreg_lambda": 10.0, "loopreg_block": 4})
     assert "### Loop regularizer" in card.text and "| `loopreg_lambda` | `10.0` |" in card.text
     assert "looped-transformer" in card.data.tags and "@inproceedings{saunshi2025reasoning" in card.text
-    plain = render_model_card(
-        method="vanilla",
-        seqvcr_hparams={},
-        pause_tokens=[],
-        dataset_id=None,
-        dataset_revision=None,
-        eval_metrics={},
-        base_model=None,
-        model_id="u/m",
-    )
+    plain = render_model_card(**vanilla)
     assert "Loop" not in plain.text and "looped-transformer" not in plain.data.tags
