@@ -592,16 +592,18 @@ def load_results(dirs: list[Path]) -> dict[str, dict]:
 
 
 def estimate_cpu_s(run: Run, done: dict[str, dict]) -> float:
-    """CPU seconds of a run: measured per step on finished runs of the same task, shape and method, else a guess
-    from the headline timing (~0.07 CPU-s per step for 4 × 128 at batch 32, CoT ~2.5×)."""
-    same = [
-        r
-        for r in done.values()
-        if (r["run"]["task"], r["run"]["layers"], r["run"]["width"], r["run"]["method"])
-        == (run.task, run.layers, run.width, run.method)
-    ]
-    if same:
-        return statistics.fmean(r["cpu_s"] / r["run"]["steps"] for r in same) * run.steps + 15
+    """CPU seconds of a run: measured per step on finished runs of the same task, shape and method; else on the same
+    task and method at another shape, scaled by layers × width² (the weights' FLOPs); else a guess from the headline
+    timing (~0.07 CPU-s per step for 4 × 128 at batch 32, CoT ~2.5×)."""
+
+    def size(r: dict) -> int:
+        return r["run"]["layers"] * r["run"]["width"] ** 2
+
+    same_task = [r for r in done.values() if (r["run"]["task"], r["run"]["method"]) == (run.task, run.method)]
+    same_shape = [r for r in same_task if (r["run"]["layers"], r["run"]["width"]) == (run.layers, run.width)]
+    if measured := same_shape or same_task:
+        target = run.layers * run.width**2
+        return statistics.fmean(r["cpu_s"] / r["run"]["steps"] * target / size(r) for r in measured) * run.steps + 15
     per_step = 0.07 * (run.layers / 4) * (run.width / 128) ** 1.5 * (2.5 if run.method == "cot" else 1.0)
     return per_step * run.steps * (3 if run.task == "mul3" else 1) + 15
 

@@ -192,3 +192,18 @@ def test_lambda_search_chooses_on_validation_not_test_and_keeps_other_ablations_
         "| seqvcr | (3, 0.004) **chosen** | 40.0 | 10.0 | 1 |",
     ]
     assert lambda_search({"default": cells["default"], "vanilla": cells["vanilla"]}) is None  # no search ran
+
+
+def test_the_cpu_estimate_uses_the_same_shape_first_then_scales_another_shape_by_its_weights():
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import Run, estimate_cpu_s
+
+    def done(run: Run, cpu_s: float) -> dict:
+        return {run.run_id: {"run": dataclasses.asdict(run), "cpu_s": cpu_s}}
+
+    small = Run("mul3", "vanilla", 0)  # 4 × 128, 4,000 steps
+    wide = Run("mul3", "vanilla", 0, layers=6, width=256, steps=8000)
+    assert estimate_cpu_s(wide, done(small, 400.0)) == 400.0 / 4000 * 6 * 8000 + 15  # 6× the weights per step
+    both = done(small, 400.0) | done(dataclasses.replace(wide, seed=1), 1000.0)
+    assert estimate_cpu_s(wide, both) == 1000.0 + 15  # a measured run of the same shape wins
+    assert estimate_cpu_s(wide, done(Run("mul2", "vanilla", 0), 400.0)) != estimate_cpu_s(wide, done(small, 400.0))
