@@ -149,8 +149,10 @@ class ProjectionCapture:
             self.forwards_without_grad += 1
             return
         hidden_states = output.hidden_states
+        # Asked for a list of layers, the forward returns None for the others (the last one included).
+        device = next(state for state in hidden_states if state is not None).device
         # The head runs in its own dtype (fp32), outside the autocast that mixed precision wraps around the forward.
-        with torch.autocast(hidden_states[-1].device.type, enabled=False):
+        with torch.autocast(device.type, enabled=False):
             projections = self._head()(hidden_states)
         self.forwards.append(CapturedForward(projections, kwargs.get("attention_mask")))
 

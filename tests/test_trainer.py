@@ -313,3 +313,14 @@ def test_the_trainer_adds_missing_pause_tokens(tmp_path, tokenizer, rows):
     pause = tokenizer.convert_tokens_to_ids("<pause>")
     assert model.get_input_embeddings().num_embeddings == len(tokenizer) > pause
     assert trainer.data_collator(list(rows.select(range(2))))["input_ids"].eq(pause).sum() == 4
+
+
+def test_a_middle_layer_alone_is_regularized_below_it_and_nothing_above(tmp_path, tokenizer, rows):
+    """`seqvcr_layers=[1]` without the last layer: the forward then returns None for the hidden states it was not
+    asked for. The term must reach the block that makes hidden state 1 (h.0) and leave the block above it (h.1)
+    updated as without the regularizer (no gradient clipping, which would couple the two through the norm)."""
+    control = params_after_one_step(tmp_path, tokenizer, rows, use_seqvcr=False, max_grad_norm=0.0)
+    middle = params_after_one_step(tmp_path, tokenizer, rows, seqvcr_layers=[1], max_grad_norm=0.0)
+    assert not torch.allclose(middle["transformer.h.0.mlp.c_fc.weight"], control["transformer.h.0.mlp.c_fc.weight"])
+    for name in ("transformer.h.1.mlp.c_fc.weight", "transformer.ln_f.weight"):
+        torch.testing.assert_close(middle[name], control[name], rtol=1e-6, atol=1e-7, msg=name)
