@@ -592,17 +592,18 @@ def load_results(dirs: list[Path]) -> dict[str, dict]:
 
 
 def estimate_cpu_s(run: Run, done: dict[str, dict]) -> float:
-    """CPU seconds of a run: measured per step on finished runs of the same task, shape and method; else on the same
-    task and method at another shape, scaled by layers × width² (the weights' FLOPs); else a guess from the headline
-    timing (~0.07 CPU-s per step for 4 × 128 at batch 32, CoT ~2.5×)."""
+    """CPU seconds of a run: measured per step on finished runs of the same task and method at the nearest shape
+    measured (the same one if it ran), scaled by layers × width² (the weights' FLOPs); else a guess from the
+    headline timing (~0.07 CPU-s per step for 4 × 128 at batch 32, CoT ~2.5×)."""
+    target = run.layers * run.width**2
 
     def size(r: dict) -> int:
         return r["run"]["layers"] * r["run"]["width"] ** 2
 
     same_task = [r for r in done.values() if (r["run"]["task"], r["run"]["method"]) == (run.task, run.method)]
-    same_shape = [r for r in same_task if (r["run"]["layers"], r["run"]["width"]) == (run.layers, run.width)]
-    if measured := same_shape or same_task:
-        target = run.layers * run.width**2
+    if same_task:
+        nearest = min(abs(math.log(size(r) / target)) for r in same_task)
+        measured = [r for r in same_task if abs(math.log(size(r) / target)) == nearest]
         return statistics.fmean(r["cpu_s"] / r["run"]["steps"] * target / size(r) for r in measured) * run.steps + 15
     per_step = 0.07 * (run.layers / 4) * (run.width / 128) ** 1.5 * (2.5 if run.method == "cot" else 1.0)
     return per_step * run.steps * (3 if run.task == "mul3" else 1) + 15
@@ -768,7 +769,7 @@ def contrast_rows(cells: dict[str, list[dict]]) -> list[str]:
 
 def pause_grid(cells: dict[str, list[dict]]) -> str | None:
     """Issue 21 §2 at a glance: Seq-VCR's test exact match by pause count (0 = the seqvcr arm) × shared or
-    distinct pause embeddings, mean ± std over seeds (seed count in brackets); None without a pause variant."""
+    distinct pause embeddings, mean ± std over seeds (seed count in parentheses); None without a pause variant."""
     grid: dict[tuple[int, bool], list[dict]] = {}
     for runs in cells.values():
         run = run_of(runs[0])
@@ -779,19 +780,20 @@ def pause_grid(cells: dict[str, list[dict]]) -> str | None:
     if not any(count not in (0, DEFAULT_PAUSES) or distinct for count, distinct in grid):  # a pause variant ran
         return None
 
-    def cell(runs: list[dict] | None) -> str:
+    def entry(runs: list[dict] | None) -> str:
         return f"{format_mean_std([r['final']['exact_match'] for r in runs])} ({len(runs)})" if runs else "—"
 
     lines = ["| pauses | shared | distinct |", "|---|---|---|"]
     for count in sorted({count for count, _ in grid}):
-        lines.append(f"| {count} | {cell(grid.get((count, False)))} | {cell(grid.get((count, True)))} |")
+        lines.append(f"| {count} | {entry(grid.get((count, False)))} | {entry(grid.get((count, True)))} |")
     return "\n".join(lines)
 
 
 def lambda_search(cells: dict[str, list[dict]]) -> str | None:
     """Issue 21 §2's λ search, chosen on validation and then tested once: per Seq-VCR method, every λ it ran (the
-    default and its variants) by final validation exact match (mean over seeds), the winner marked; None without a
-    λ variant. Only the marked row's test number is the search's result."""
+    default and its variants) by final validation exact match, the winner marked; None without a λ variant. The
+    validation mean is over the seeds every λ of the method has finished, so a λ is not chosen for its lucky seeds
+    while the others run. Only the marked row's test number is the search's result."""
     by_method: dict[str, dict[tuple[float, float], list[dict]]] = defaultdict(dict)
     for runs in cells.values():
         run = run_of(runs[0])
@@ -801,8 +803,12 @@ def lambda_search(cells: dict[str, list[dict]]) -> str | None:
     for method, trials in by_method.items():
         if len(trials) < 2:
             continue
+        shared = set.intersection(*({r["run"]["seed"] for r in runs} for runs in trials.values()))
+        if not shared:
+            continue
         validation = {
-            lam: statistics.fmean(r["curve"][-1]["exact_match"] for r in runs) for lam, runs in trials.items()
+            lam: statistics.fmean(r["curve"][-1]["exact_match"] for r in runs if r["run"]["seed"] in shared)
+            for lam, runs in trials.items()
         }
         chosen = max(validation, key=validation.get)
         for lam, runs in trials.items():
@@ -814,7 +820,11 @@ def lambda_search(cells: dict[str, list[dict]]) -> str | None:
     if not lines:
         return None
     return "\n".join(
-        ["| method | λ (variance, covariance) | validation % | test % | seeds |", "|---|---|---|---|---|", *lines]
+        [
+            "| method | λ (variance, covariance) | validation % | test % | seeds (test) |",
+            "|---|---|---|---|---|",
+            *lines,
+        ]
     )
 
 
@@ -869,8 +879,8 @@ def command_table(args: argparse.Namespace) -> None:
             print("\n".join(rows))
         if search := lambda_search(cells):
             print(
-                "\nλ chosen on validation (exact match at the end of training, mean over seeds), then tested once: "
-                "the marked row's test number is the search's result.\n"
+                "\nλ chosen on validation (exact match at the end of training, mean over the seeds every λ of the "
+                "method has finished), then tested once: the marked row's test number is the search's result.\n"
             )
             print(search)
         if grid := pause_grid(cells):

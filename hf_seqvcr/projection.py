@@ -149,7 +149,7 @@ class ProjectionCapture:
             self.forwards_without_grad += 1
             return
         hidden_states = output.hidden_states
-        # Asked for a list of layers, the forward returns None for the others (the last one included).
+        # Asked for a list of layers, the forward returns None for the others, which may include the last.
         device = next(state for state in hidden_states if state is not None).device
         # The head runs in its own dtype (fp32), outside the autocast that mixed precision wraps around the forward.
         with torch.autocast(device.type, enabled=False):

@@ -139,8 +139,8 @@ def test_issue_21_variants_keep_old_run_ids_and_reach_the_recipe_config():
 
 
 def test_pause_grid_places_each_run_by_pause_count_and_embedding_and_leaves_other_variants_out():
-    """The §2 pause table: 0 is the seqvcr arm, 2 shared the default; a layer variant of seqvcr_pause is another
-    ablation and must not land in the default's cell."""
+    """The §2 pause table: 0 is the seqvcr arm, 2 shared the default; a λ variant of seqvcr or a layer variant of
+    seqvcr_pause is another ablation and must not land in a default's cell."""
     sys.path.insert(0, str(SWEEP.parent))
     from sweep import Run, pause_grid
 
@@ -152,6 +152,7 @@ def test_pause_grid_places_each_run_by_pause_count_and_embedding_and_leaves_othe
 
     cells = {
         "seqvcr": runs([0.5, 0.6], method="seqvcr"),
+        "seqvcr λ": runs([0.7], method="seqvcr", lambdas=(3.0, 0.004)),
         "default": runs([0.4], method="seqvcr_pause"),
         "distinct": runs([0.3], method="seqvcr_pause", distinct_pauses=True),
         "pz8": runs([0.2], method="seqvcr_pause", pauses=8),
@@ -167,28 +168,29 @@ def test_pause_grid_places_each_run_by_pause_count_and_embedding_and_leaves_othe
 
 
 def test_lambda_search_chooses_on_validation_not_test_and_keeps_other_ablations_out():
-    """The λ row marked chosen is the one with the best final validation exact match, even when another λ tests
-    higher (choosing on test would tune on the number we report); runs that vary more than λ are not trials."""
+    """The λ row marked chosen is the one with the best final validation exact match over the seeds all λs have,
+    even when another λ tests higher (choosing on test would tune on the number we report); runs that vary more
+    than λ are not trials."""
     sys.path.insert(0, str(SWEEP.parent))
     from sweep import Run, lambda_search
 
-    def runs(validation: float, test: float, **run) -> list[dict]:
+    def runs(validation: float, test: float, seed: int = 0, **run) -> list[dict]:
         return [
             {
-                "run": dataclasses.asdict(Run("mul2", seed=0, **run)),
+                "run": dataclasses.asdict(Run("mul2", seed=seed, **run)),
                 "curve": [{"step": 100, "exact_match": 0.0}, {"step": 4000, "exact_match": validation}],
                 "final": {"exact_match": test},
             }
         ]
 
-    cells = {
-        "default": runs(0.2, 0.3, method="seqvcr"),
+    cells = {  # the default's seed 1 validates best of all, but the variant has not run seed 1 yet
+        "default": runs(0.2, 0.3, method="seqvcr") + runs(0.9, 0.3, seed=1, method="seqvcr"),
         "λ variant": runs(0.4, 0.1, method="seqvcr", lambdas=(3.0, 0.004)),
         "λ and layers": runs(0.9, 0.9, method="seqvcr", lambdas=(0.1, 0.5), seqvcr_layers=(2,)),
         "vanilla": runs(0.5, 0.5, method="vanilla"),
     }
     assert lambda_search(cells).splitlines()[2:] == [
-        "| seqvcr | (1, 0.004) | 20.0 | 30.0 | 1 |",
+        "| seqvcr | (1, 0.004) | 20.0 | 30.0 ± 0.0 | 2 |",
         "| seqvcr | (3, 0.004) **chosen** | 40.0 | 10.0 | 1 |",
     ]
     assert lambda_search({"default": cells["default"], "vanilla": cells["vanilla"]}) is None  # no search ran
