@@ -600,10 +600,13 @@ def estimate_cpu_s(run: Run, done: dict[str, dict]) -> float:
     def size(r: dict) -> int:
         return r["run"]["layers"] * r["run"]["width"] ** 2
 
+    def distance(r: dict) -> float:  # how many times larger or smaller, either way
+        return abs(math.log(size(r) / target))
+
     same_task = [r for r in done.values() if (r["run"]["task"], r["run"]["method"]) == (run.task, run.method)]
     if same_task:
-        nearest = min(abs(math.log(size(r) / target)) for r in same_task)
-        measured = [r for r in same_task if abs(math.log(size(r) / target)) == nearest]
+        nearest = min(map(distance, same_task))
+        measured = [r for r in same_task if distance(r) == nearest]
         return statistics.fmean(r["cpu_s"] / r["run"]["steps"] * target / size(r) for r in measured) * run.steps + 15
     per_step = 0.07 * (run.layers / 4) * (run.width / 128) ** 1.5 * (2.5 if run.method == "cot" else 1.0)
     return per_step * run.steps * (3 if run.task == "mul3" else 1) + 15
@@ -807,7 +810,7 @@ def lambda_search(cells: dict[str, list[dict]]) -> str | None:
         if not shared:
             continue
         validation = {
-            lam: statistics.fmean(r["curve"][-1]["exact_match"] for r in runs if r["run"]["seed"] in shared)
+            lam: statistics.fmean(_validation_curve(r)[1][-1] for r in runs if r["run"]["seed"] in shared)
             for lam, runs in trials.items()
         }
         chosen = max(validation, key=validation.get)
