@@ -9,9 +9,17 @@ from hf_seqvcr import SeqVCRConfig, SeqVCRTrainer, add_pause_tokens, build_digit
 from tiny import addition_splits, tiny_llama
 
 
-@pytest.mark.slow
-def test_seqvcr_with_pauses_reaches_90_percent_exact_match_on_held_out_addition(tmp_path):
+@pytest.fixture
+def two_threads():
+    """Both cores for this test alone: the setting is process-wide, so the tests after it get their own back."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.slow
+def test_seqvcr_with_pauses_reaches_90_percent_exact_match_on_held_out_addition(tmp_path, two_threads):
     tokenizer = build_digit_tokenizer()
     tokenizer, model = add_pause_tokens(tokenizer, tiny_llama(tokenizer, hidden=64, layers=2), num=2)
     train, test = addition_splits(digits=2, train=2000, test=200)
