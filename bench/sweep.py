@@ -17,6 +17,7 @@ bench_methods.py. Methods of the same seed share the data, so comparisons are pa
     python bench/sweep.py run --plan headline quick     # run (skips what is done); one process, one thread
     python bench/sweep.py table                         # markdown tables from whatever has finished
     python bench/sweep.py plot                          # PNG curves per setting into <root>/plots
+    python bench/sweep.py overlap                       # multiplication exact match, test rows split by b × a
     python bench/sweep.py collect                       # copy finished result.json into bench/sweep_results/
 """
 
@@ -40,7 +41,8 @@ from pathlib import Path
 
 import yaml
 
-from data_builders import build_once
+from data_builders import build_once, load_task_dataset
+from data_builders.multiplication import parse_operands
 from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS, OTHER_TASKS_LAMBDAS
 from hf_seqvcr.methods import DEFAULT_PAUSES
 from recipe_runs import ROOT, run_recipe  # bench/ is on sys.path when run as a script
@@ -902,6 +904,58 @@ def command_table(args: argparse.Namespace) -> None:
     print(collapse)
 
 
+def commuted_in_training(data: Path, rows: int) -> list[bool]:
+    """Per test row (the first `rows`, as scored): is its commuted question b × a a training row?
+
+    The builder keeps each ordered pair in one split, but a × b and b × a are different questions, so a model that
+    learned commutativity can answer these rows from a training product.
+    """
+    splits = load_task_dataset(data)
+    training = {parse_operands(question) for question in splits["train"]["question"]}
+    return [parse_operands(question)[::-1] in training for question in splits["test"]["question"][:rows]]
+
+
+def overlap_rows(setting: str, cells: dict[str, list[dict]], flags: dict[str, list[bool]]) -> list[str]:
+    """Per cell: exact match on the test rows whose commuted question is a training row, and on the rest, pooled
+    over seeds (`flags` by run id)."""
+    lines = []
+    for runs in cells.values():
+        pooled = {True: [], False: []}
+        for result in runs:
+            for correct, commuted in zip(result["correct"], flags[result["run_id"]], strict=True):
+                pooled[commuted].append(correct)
+        shares = [
+            f"{100 * statistics.fmean(hits):.1f} ({len(hits)} rows)" if hits else "— (0 rows)"
+            for hits in (pooled[True], pooled[False])
+        ]
+        seeds = ",".join(str(r["run"]["seed"]) for r in runs)
+        lines.append(f"| {setting} | {_label(runs[0])} | {seeds} | {shares[0]} | {shares[1]} |")
+    return lines
+
+
+def command_overlap(args: argparse.Namespace) -> None:
+    """Multiplication settings only; each run's data is rebuilt under <root>/data from its seed if not there."""
+    results = {
+        run_id: result
+        for run_id, result in load_results(args.results).items()
+        if TASKS[result["run"]["task"]].builder == "multiplication"
+    }
+    print(
+        "Test exact match %, pooled over seeds, on the test rows whose commuted question (b × a for a × b) is a "
+        "training row of the run's data, and on the rest:\n"
+    )
+    print("| setting | method | seeds | commuted question in training | not in training |\n|---|---|---|---|---|")
+    for setting, cells in _group(results).items():
+        if args.setting and not any(s in setting for s in args.setting):
+            continue
+        flags = {
+            result["run_id"]: commuted_in_training(dataset(run_of(result), args.root), len(result["correct"]))
+            for runs in cells.values()
+            for result in runs
+        }
+        print("\n".join(overlap_rows(setting, cells, flags)))
+
+
 def collapse_vs_accuracy(results: dict[str, dict]) -> str:
     """Does collapse track accuracy? Per task, Spearman's ρ between a run's lowest entropy over its layers (the
     embeddings left out) and its test exact match: over all runs, then within each method, where the regularizer
@@ -1006,7 +1060,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
         if name == "run":
             sub.add_argument("--threads", type=int, default=1, help="OMP threads per training run (default 1)")
-    for name in ("table", "plot"):
+    for name in ("table", "plot", "overlap"):
         sub = commands.add_parser(name)
         sub.add_argument("--results", nargs="+", type=Path, help=f"folders to read (default: --root and {COLLECTED})")
         sub.add_argument("--setting", nargs="+", help="only settings whose name contains one of these")
@@ -1026,6 +1080,7 @@ def main(argv: list[str] | None = None) -> None:
         "run": command_run,
         "table": command_table,
         "plot": command_plot,
+        "overlap": command_overlap,
         "collect": command_collect,
     }[args.command](args)
 

@@ -4,6 +4,7 @@ change that breaks it must fail here, not in a night's run."""
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,9 @@ def test_two_workers_share_the_smoke_plan_and_a_rerun_trains_nothing(tmp_path):
 
     table = sweep(tmp_path, "table", "--results", str(tmp_path))
     assert "| vanilla | 0 |" in table and "| seqvcr_pause | 0 |" in table and "| seqvcr_pause − vanilla |" in table
+    overlap = sweep(tmp_path, "overlap", "--results", str(tmp_path))
+    pooled = [line for line in overlap.splitlines() if "| vanilla | 0 |" in line]
+    assert len(pooled) == 1 and sum(map(int, re.findall(r"\((\d+) rows\)", pooled[0]))) == 200  # every test row
     sweep(tmp_path, "plot", "--results", str(tmp_path))
     assert [p.name for p in (tmp_path / "plots").glob("*.png")] == ["mul2-L1d32h2-lr0.001-s20-b32-w2.png"]
 
@@ -209,3 +213,22 @@ def test_the_cpu_estimate_uses_the_same_shape_first_then_scales_another_shape_by
     both = done(small, 400.0) | done(dataclasses.replace(wide, seed=1), 1000.0)
     assert estimate_cpu_s(wide, both) == 1000.0 + 15  # a measured run of the same shape wins
     assert estimate_cpu_s(wide, done(Run("mul2", "vanilla", 0), 400.0)) != estimate_cpu_s(wide, done(small, 400.0))
+
+
+def test_commuted_in_training_flags_every_test_row_whose_b_times_a_the_largest_split_trains_on(tmp_path):
+    """mul2all trains on every pair the held-out rows leave, so b × a is a training row exactly when it is not
+    held out; mul2 draws 6,000 of those 7,700, so it flags a subset of the same test rows."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from data_builders import load_task_dataset
+    from data_builders.multiplication import parse_operands
+    from sweep import Run, commuted_in_training, dataset
+
+    everything = dataset(Run("mul2all", "vanilla", 0), tmp_path)
+    splits = load_task_dataset(everything)
+    test = [parse_operands(q) for q in splits["test"]["question"]]
+    held_out = {*test, *map(parse_operands, splits["validation"]["question"])}
+    flags = commuted_in_training(everything, len(test))
+    assert flags == [(b, a) not in held_out for a, b in test]
+
+    drawn = commuted_in_training(dataset(Run("mul2", "vanilla", 0), tmp_path), len(test))
+    assert sum(drawn) == 132 < sum(flags) == 181 and all(f for f, d in zip(flags, drawn, strict=True) if d)
