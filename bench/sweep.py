@@ -694,6 +694,10 @@ def run_of(result: dict) -> Run:
     return Run(**{k: tuple(v) if isinstance(v, list) else v for k, v in result["run"].items() if k in fields})
 
 
+def _seeds(runs: list[dict]) -> str:
+    return ",".join(str(r["run"]["seed"]) for r in runs)
+
+
 def _label(result: dict) -> str:
     run = run_of(result)
     return " ".join([run.method, *(label for _, label in run.variants)])
@@ -858,7 +862,7 @@ def command_table(args: argparse.Namespace) -> None:
             positions = zip(*(r["final"]["position_accuracy"] for r in runs), strict=True)
             loads = [x for r in runs for x in (r["load_start"][0], r["load_end"][0])]
             print(
-                f"| {_label(runs[0])} | {','.join(str(r['run']['seed']) for r in runs)} | {format_mean_std(em)} "
+                f"| {_label(runs[0])} | {_seeds(runs)} | {format_mean_std(em)} "
                 f"| {'/'.join(f'{100 * x:.1f}' for x in em)} "
                 f"| {format_mean_std([r['final']['digit_accuracy'] for r in runs])} "
                 f"| {'/'.join(f'{100 * statistics.fmean(p):.0f}' for p in positions)} | "
@@ -928,8 +932,7 @@ def overlap_rows(setting: str, cells: dict[str, list[dict]], flags: dict[str, li
             f"{100 * statistics.fmean(hits):.1f} ({len(hits)} rows)" if hits else "— (0 rows)"
             for hits in (pooled[True], pooled[False])
         ]
-        seeds = ",".join(str(r["run"]["seed"]) for r in runs)
-        lines.append(f"| {setting} | {_label(runs[0])} | {seeds} | {shares[0]} | {shares[1]} |")
+        lines.append(f"| {setting} | {_label(runs[0])} | {_seeds(runs)} | {shares[0]} | {shares[1]} |")
     return lines
 
 
