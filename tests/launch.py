@@ -28,7 +28,7 @@ def environment() -> dict[str, str]:
         "PET_RDZV_ENDPOINT": f"{LOOPBACK}:0",  # the rendezvous store binds a port the OS picks
         "PET_LOCAL_ADDR": LOOPBACK,  # MASTER_ADDR for the workers (default: this host's name)
         "GLOO_SOCKET_IFNAME": "lo",  # gloo's pairwise connections on loopback, not the host's first interface
-        "PYTHONFAULTHANDLER": "1",  # a rank that aborts (SIGABRT at gloo teardown, a rare flake) prints every thread
+        "PYTHONFAULTHANDLER": "1",  # a rank that aborts (an intermittent SIGABRT at exit) prints every thread
     }
 
 
