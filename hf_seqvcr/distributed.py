@@ -1,4 +1,5 @@
-"""Seq-VCR statistics over the global batch under data parallelism (VICReg's differentiable all-gather).
+"""Seq-VCR statistics over the global batch under data parallelism (VICReg's differentiable all-gather), and a
+clean exit from a gloo run (`settle_gloo_workers`).
 
 Each process holds only its shard of the batch, and a covariance does not decompose over shards, so the
 projected states are gathered from every process and the loss is computed on the full batch on every rank.
@@ -15,6 +16,8 @@ given to a model that accepts loss kwargs, or a `compute_loss_func`).
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 import torch.distributed as dist
@@ -97,3 +100,20 @@ def global_seq_vcr_loss(z: torch.Tensor, mask: torch.Tensor | None = None, **los
     z_all = gather_across_processes(_pad_dim(z, 1, positions))
     mask_all = gather_across_processes(_pad_dim(mask, 1, positions))
     return seq_vcr_loss(z_all, mask_all, **loss_kwargs)
+
+
+GLOO_EXIT_GRACE_SECONDS = 0.2
+
+
+def settle_gloo_workers(grace: float = GLOO_EXIT_GRACE_SECONDS) -> None:
+    """Waits `grace` seconds, the GIL released, when a gloo process group is up; call it after the last collective.
+
+    A gloo worker thread frees a finished collective's tensors after the caller has moved on, and freeing a tensor
+    that Python has seen takes the GIL. Once the interpreter has begun to finalize, taking the GIL ends the thread
+    inside a C++ destructor and the process aborts (SIGABRT, "terminate called without an active exception") after
+    its work is done. `destroy_process_group` prevents it only when it frees the group, whose destructor joins the
+    threads; a DDP or FSDP model keeps the group alive. The pause lets the threads finish while Python is whole:
+    `python bench/gloo_exit.py` measures how often each ending aborts. No-op for one process or NCCL.
+    """
+    if dist.is_available() and dist.is_initialized() and "gloo" in str(dist.get_backend()):
+        time.sleep(grace)

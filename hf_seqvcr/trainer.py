@@ -21,7 +21,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 
 from .compat import SaveHook, checkpoint_push_jobs, loss_is_scaled_for_ga, saving_embedding_layers
 from .config import SeqVCRArguments
-from .distributed import global_seq_vcr_loss
+from .distributed import global_seq_vcr_loss, settle_gloo_workers
 from .evaluation import Scores, load_metric, normalize_answer, predict_answers
 from .looped import LAYOUT_KEY, LoopLayout
 from .loopreg import LoopRegularizerOutput, loop_regularizer
@@ -448,6 +448,12 @@ class SeqVCRMixin(SaveHook):
             if os.path.isfile(head):  # first: the Trainer's own load leaves parameters its weights lack as they are
                 projector.load_state_dict(load_file(head))
         return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
+
+    def end(self) -> None:
+        """`Trainer.end` (trackers finished, process group destroyed), after gloo's worker threads have let go of the
+        last collective, so that a run on several CPU processes exits 0 instead of aborting (`settle_gloo_workers`)."""
+        settle_gloo_workers()
+        super().end()
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         """Also scores exact match by greedy generation (`eval_exact_match`) on the same rows, as given (before any

@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch import nn
 
 from hf_seqvcr.distributed import gather_across_processes, global_seq_vcr_loss
+from launch import end_worker
 
 
 class TinyRegularizedLM(nn.Module):
@@ -76,7 +77,7 @@ def main(directory: Path) -> None:
     results["ddp"] = _ddp_gradients(inputs["input_ids"][rank], inputs["lambda_cov"])
     results["mismatch"] = _mismatch_error(rank)
     torch.save(results, directory / f"rank{rank}.pt")
-    dist.destroy_process_group()
+    end_worker()
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def main(directory: Path) -> None:
             "world_size": trainer.accelerator.num_processes,
         }
         (directory / "ran.json").write_text(json.dumps(ran))
+    trainer.end()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch.distributed as dist
+
+from hf_seqvcr.distributed import settle_gloo_workers
+
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 
@@ -28,8 +32,15 @@ def environment() -> dict[str, str]:
         "PET_RDZV_ENDPOINT": f"{LOOPBACK}:0",  # the rendezvous store binds a port the OS picks
         "PET_LOCAL_ADDR": LOOPBACK,  # MASTER_ADDR for the workers (default: this host's name)
         "GLOO_SOCKET_IFNAME": "lo",  # gloo's pairwise connections on loopback, not the host's first interface
-        "PYTHONFAULTHANDLER": "1",  # a rank that aborts (an intermittent SIGABRT at exit) prints every thread
+        "PYTHONFAULTHANDLER": "1",  # a rank that aborts prints every thread's stack
     }
+
+
+def end_worker() -> None:
+    """A launched worker's last call, as `Trainer.end` in a trainer's: gloo's threads let go of the last collective
+    (`settle_gloo_workers`; without it a rank can abort at exit), then the process group is destroyed."""
+    settle_gloo_workers()
+    dist.destroy_process_group()
 
 
 def torchrun(worker: Path, directory: Path, nproc: int = 2, timeout: int = 300) -> None:

@@ -22,6 +22,7 @@ from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 
 from hf_seqvcr.looped import LoopLayout, decoder_layers, looped_from_config
+from launch import end_worker
 from test_looped import llama_config, prompts
 
 LAYOUT = LoopLayout(block=2, loops=2)
@@ -89,7 +90,7 @@ def main(directory: Path) -> None:
         }
     if dist.get_rank() == 0:
         (directory / "looped_fsdp.json").write_text(json.dumps(results))
-    dist.destroy_process_group()
+    end_worker()
 
 
 if __name__ == "__main__":

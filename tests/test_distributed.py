@@ -3,13 +3,15 @@ DDP's averaged gradients of CE + gathered Seq-VCR equal the single-process gradi
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 
 from distributed_worker import build_model
-from hf_seqvcr.distributed import gather_across_processes, global_seq_vcr_loss
+from hf_seqvcr.distributed import gather_across_processes, global_seq_vcr_loss, settle_gloo_workers
 from hf_seqvcr.losses import seq_vcr_loss
 from launch import torchrun
 
@@ -116,3 +118,20 @@ def test_single_process_gather_is_identity() -> None:
     assert gather_across_processes(z) is z
     mask = torch.tensor([[1, 1, 0]] * 4)
     torch.testing.assert_close(global_seq_vcr_loss(z, mask).loss, seq_vcr_loss(z, mask).loss, rtol=0, atol=0)
+
+
+def test_settling_gloo_workers_pauses_only_while_a_gloo_group_is_up(monkeypatch) -> None:
+    """The pause before a gloo run exits (bench/gloo_exit.py measures what it prevents) costs nothing elsewhere."""
+
+    def seconds() -> float:
+        start = time.perf_counter()
+        settle_gloo_workers(grace=0.3)
+        return time.perf_counter() - start
+
+    assert seconds() < 0.1  # no process group: one process, or NCCL's
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        assert seconds() >= 0.3
+    finally:
+        dist.destroy_process_group()

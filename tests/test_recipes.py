@@ -10,7 +10,7 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hf_seqvcr import SeqVCRConfig, pause_token_ids, restore_pause_settings
+from hf_seqvcr import SeqVCRConfig, SeqVCRTrainer, pause_token_ids, restore_pause_settings
 from hf_seqvcr.losses import MULTIPLICATION_LAMBDAS, OTHER_TASKS_LAMBDAS
 from hf_seqvcr.methods import METHODS, apply_method, uses_cot
 from hf_seqvcr.scripts.models import ModelArguments
@@ -163,6 +163,14 @@ def test_same_seed_gives_a_bit_identical_run_and_another_seed_does_not(tmp_path)
     assert losses != other_losses and not torch.equal(
         weights["transformer.wte.weight"], other_weights["transformer.wte.weight"]
     )
+
+
+def test_a_run_ends_its_trainer_last(tmp_path, monkeypatch):
+    """`Trainer.end` after the results are written: under several processes it lets the run exit cleanly."""
+    ended = []
+    monkeypatch.setattr(SeqVCRTrainer, "end", lambda self: ended.append((tmp_path / "run" / "results.json").is_file()))
+    main(DEMO, [*TINY_RUN, "--output_dir", str(tmp_path / "run"), "--report_to", "none"])
+    assert ended == [True]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from hf_seqvcr import (
     get_projector,
     seq_vcr_loss,
 )
+from hf_seqvcr import trainer as trainer_module
 from hf_seqvcr.projection import PROJECTIONS_KEY, PROJECTOR_WEIGHTS_NAME
 from tiny import addition_splits, tiny_gpt2
 from tiny import sgd_config as config
@@ -237,6 +238,15 @@ def test_mixin_composes_with_another_trainer_subclass(tmp_path, tokenizer, rows)
     )
     trainer.train()
     assert CountingTrainer.steps == 1 and "seqvcr_var" in trainer.state.log_history[0]
+
+
+def test_end_lets_gloo_workers_settle_before_the_trainer_ends_the_process_group(tmp_path, tokenizer, monkeypatch):
+    """In that order: once the group is destroyed, nothing tells whether it was gloo's (hf_seqvcr/distributed.py)."""
+    calls = []
+    monkeypatch.setattr(trainer_module, "settle_gloo_workers", lambda: calls.append("settle"))
+    monkeypatch.setattr(Trainer, "end", lambda self: calls.append("Trainer.end"))
+    SeqVCRTrainer(model=tiny_gpt2(tokenizer), args=config(tmp_path), processing_class=tokenizer).end()
+    assert calls == ["settle", "Trainer.end"]
 
 
 def test_exact_match_evaluation_inside_the_trainer(tmp_path, tokenizer, rows):

@@ -11,6 +11,7 @@ import torch
 
 from hf_seqvcr import SeqVCRSFTTrainer, SeqVCRTrainer, add_pause_tokens, attach_projector, build_digit_tokenizer
 from hf_seqvcr.lora import get_lora_model
+from launch import end_worker
 from tiny import addition_splits, sft_config, sgd_config, tiny_llama, tiny_lora
 
 ROWS = 4  # the global batch: 2 per process under torchrun, 4 in the single-process reference
@@ -55,6 +56,7 @@ def main(directory: Path) -> None:
     updates = {setting: one_step_update(directory / setting, setting, ROWS // 2) for setting in SETTINGS}
     if torch.distributed.get_rank() == 0:
         torch.save(updates, directory / "updates.pt")
+    end_worker()
 
 
 if __name__ == "__main__":

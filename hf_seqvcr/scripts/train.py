@@ -293,6 +293,7 @@ def run(script_args: ScriptArguments, model_args: ModelArguments, training_args:
                 results, training_args.output_dir, training_args.num_pause_tokens, pushed.repo_url if pushed else None
             )
         )
+    trainer.end()  # last, on every rank: a multi-process CPU run then exits 0 (SeqVCRMixin.end)
     return results
 
 
