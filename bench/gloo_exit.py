@@ -18,10 +18,13 @@ from pathlib import Path
 
 import torch
 
-from timing import load_average
+from timing import load_average  # bench/ is on sys.path when run as a script
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from launch import environment  # noqa: E402  (the test suite's loopback settings for torchrun)
 
 ENDINGS = ("exit", "destroy", "settle")
-LOOPBACK = "127.0.0.1"
 
 
 def job(ending: str) -> None:
@@ -45,18 +48,8 @@ def job(ending: str) -> None:
 
 def launch(ending: str) -> bool:
     """Runs the job on 2 processes; True when every rank exited 0."""
-    root = Path(__file__).resolve().parents[1]
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-        "OMP_NUM_THREADS": "1",
-        "PET_RDZV_BACKEND": "c10d",
-        "PET_RDZV_ENDPOINT": f"{LOOPBACK}:0",
-        "PET_LOCAL_ADDR": LOOPBACK,
-        "GLOO_SOCKET_IFNAME": "lo",
-    }
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", __file__, "--job", ending]
-    return subprocess.run(command, env=environment, capture_output=True, timeout=300).returncode == 0
+    return subprocess.run(command, env=environment(), capture_output=True, timeout=300).returncode == 0
 
 
 def main() -> None:
