@@ -17,11 +17,14 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from timing import load_average  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from hf_seqvcr.distributed import settle_gloo_workers  # noqa: E402
 from launch import environment  # noqa: E402  (the test suite's loopback settings for torchrun)
 
 ENDINGS = ("exit", "destroy", "settle")
@@ -29,11 +32,6 @@ ENDINGS = ("exit", "destroy", "settle")
 
 def job(ending: str) -> None:
     """One rank of the job (run under torchrun)."""
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-
-    from hf_seqvcr.distributed import settle_gloo_workers
-
     dist.init_process_group("gloo")
     model = DistributedDataParallel(torch.nn.Linear(4, 4))
     model(torch.ones(2, 4)).sum().backward()
